@@ -1,0 +1,1 @@
+from rmapsim.trace.events import EVENT_DTYPE  # noqa: F401

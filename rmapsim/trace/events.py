@@ -1,0 +1,74 @@
+"""The event model: what a trace says happened, one fixed-size record per event.
+
+Every reader produces chunks of ``EVENT_DTYPE`` records and the replay loop consumes them in
+compiled code, so this dtype is the contract between the trace layer and the simulated kernel.
+It is also the record layout of the native binary format (see ``docs/trace-format.md``).
+
+Field use per op (unused fields are 0):
+
+==========  =====  ========================================================================
+op          pid    other fields
+==========  =====  ========================================================================
+READ        pid    addr = virtual byte address
+WRITE       pid    addr = virtual byte address
+MMAP        pid    addr = start (page aligned), length = bytes, file = file id (0 = anon),
+                   pgoff = file offset in pages, flags = MAP_SHARED | MAP_FILE | PROT_WRITE
+MUNMAP      pid    addr = start, length = bytes
+FORK        pid    arg = child pid
+EXEC        pid    (the address space is replaced by an empty one)
+EXIT        pid
+FILE        0      file = file id, length = size in pages, arg = device (DEV_*)
+==========  =====  ========================================================================
+"""
+import numpy as np
+
+EVENT_DTYPE = np.dtype([
+    ("op", "u1"),
+    ("flags", "u1"),
+    ("_pad", "<u2"),
+    ("pid", "<u4"),
+    ("addr", "<u8"),
+    ("length", "<u8"),
+    ("file", "<u4"),
+    ("arg", "<u4"),
+    ("pgoff", "<u8"),
+])
+assert EVENT_DTYPE.itemsize == 40
+
+OP_READ = 0
+OP_WRITE = 1
+OP_MMAP = 2
+OP_MUNMAP = 3
+OP_FORK = 4
+OP_EXEC = 5
+OP_EXIT = 6
+OP_FILE = 7
+OP_NAMES = ("R", "W", "MMAP", "MUNMAP", "FORK", "EXEC", "EXIT", "FILE")
+N_OPS = len(OP_NAMES)
+
+# MMAP flags
+MAP_SHARED = 1      # else private (copy-on-write)
+MAP_FILE = 2        # else anonymous
+PROT_WRITE = 4      # else read-only
+
+# file devices (cost model charges their latency on a page-cache miss or write-back)
+DEV_DISK = 0
+DEV_NFS = 1
+DEV_NAMES = ("disk", "nfs")
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+
+
+def empty(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def page_refs(pages: np.ndarray, writes: np.ndarray | None = None, pid: int = 0) -> np.ndarray:
+    """Events for a bare page trace: one READ (or WRITE where ``writes``) per page number."""
+    ev = np.zeros(len(pages), dtype=EVENT_DTYPE)
+    ev["addr"] = np.asarray(pages, dtype=np.uint64) << np.uint64(PAGE_SHIFT)
+    if writes is not None:
+        ev["op"] = np.asarray(writes, dtype=np.uint8)
+    ev["pid"] = pid
+    return ev
