@@ -1,1 +1,19 @@
+"""The trace layer: read every supported trace format as chunks of ``EVENT_DTYPE`` events.
+
+Public API::
+
+    open_trace(path, format=None, *, instructions=True) -> Trace
+    from_pages(pages, writes=None) -> Trace
+    from_events(array) -> Trace
+    write_trace(path, trace_or_chunks, format="native", *, bare=None) -> int
+    FORMATS: dict format name -> one-line description
+
+Formats and their sources are described in ``docs/trace-format.md``.
+"""
 from rmapsim.trace.events import EVENT_DTYPE  # noqa: F401
+from rmapsim.trace.base import Trace, from_events, from_pages  # noqa: F401
+from rmapsim.trace.formats import FORMATS, WRITABLE, open_trace  # noqa: F401
+from rmapsim.trace.writer import write_trace  # noqa: F401
+
+__all__ = ["EVENT_DTYPE", "FORMATS", "WRITABLE", "Trace", "from_events", "from_pages", "open_trace",
+           "write_trace"]

@@ -1,0 +1,150 @@
+"""Readers of bare page-reference text traces: ``txt``, ``lirs``, ``rwpages`` and ``lackey``.
+
+Every one gives a bare trace (READ/WRITE events of pid 0) and is parsed by a compiled line
+kernel (see ``textscan``); errors name the 1-based line.
+
+- ``txt`` -- libCacheSim's plain-text trace (``PLAIN_TXT_TRACE``, e.g. ``cloudPhysicsIO.txt``):
+  one unsigned decimal object id per line, read as a page number. Blank lines are skipped.
+- ``lirs`` -- the block traces distributed with LIRS (Jiang & Zhang, SIGMETRICS 2002): one
+  unsigned decimal block number per line; a line holding only ``*`` is a checkpoint marker and
+  no reference; blank lines are skipped; CRLF line ends are allowed (as everywhere).
+- ``rwpages`` -- ``R <hex page>`` or ``W <hex page>`` per line (the SPEC CPU2000 traces in
+  ``shared/data/spec2000``); ``0x`` is optional; blank lines and ``#`` comments are skipped.
+- ``lackey`` -- valgrind ``--tool=lackey --trace-mem=yes`` output: ``I  addr,size`` (instruction
+  fetch), `` L addr,size`` (load), `` S addr,size`` (store), `` M addr,size`` (modify: a load
+  then a store), addresses in hex. ``L`` and ``I`` give READ (``I`` only when instructions are
+  included), ``S`` WRITE, ``M`` READ then WRITE. The event address is the byte address; an access
+  whose bytes cross into the next page also references that page (event address = the page's
+  first byte), so ``M`` of a crossing access gives R a, R b, W a, W b. Lines starting ``==`` or
+  ``--`` (valgrind's messages) and blank lines are skipped. lackey never reports accesses over
+  512 bytes; sizes above 4096 are rejected, size 0 counts as 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from rmapsim.trace.events import OP_READ, OP_WRITE
+from rmapsim.trace.lexer import (E_FULL, E_OK, E_PAGE, E_SIZE, E_SYNTAX, E_TOO_BIG, NL, PAGE_MAX,
+                                 line_end, parse_dec, parse_field, skip_blank, skip_line)
+from rmapsim.trace.textscan import LineReader, scan
+
+SHIFT = np.uint64(12)
+U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def page_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, rw, markers):
+    """One page number per line: decimal, or with ``rw`` ``R|W <hex>`` (and ``#`` comments);
+    with ``markers`` a line ``*`` is skipped (LIRS)."""
+    while pos < end and n < cap:
+        i = skip_blank(a, pos, end)
+        if i < end and a[i] != NL:
+            c = a[i]
+            if rw and c == 35:                # '#' comment
+                i = skip_line(a, i, end)
+            elif markers and c == 42:         # '*' marker
+                i = line_end(a, i + 1, end, False)
+                if i < 0:
+                    return n, pos, line, E_SYNTAX
+            else:
+                o = OP_READ
+                if not rw:
+                    v, i, err = parse_dec(a, i, end)
+                elif c == 82 or c == 114 or c == 87 or c == 119:    # R r W w
+                    o = OP_WRITE if c == 87 or c == 119 else OP_READ
+                    v, i, err = parse_field(a, i + 1, end, True)
+                else:
+                    return n, pos, line, E_SYNTAX
+                if err == E_OK:
+                    i = line_end(a, i, end, rw)
+                    err = E_SYNTAX if i < 0 else (E_PAGE if v > PAGE_MAX else E_OK)
+                if err != E_OK:
+                    return n, pos, line, err
+                op[n] = o
+                addr[n] = v << SHIFT
+                lines[n] = line
+                n += 1
+        pos = i + 1
+        line += 1
+    return n, pos, line, E_OK
+
+
+@njit(cache=True, nogil=True)
+def lackey_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, instructions):
+    """valgrind lackey ``--trace-mem=yes`` lines."""
+    while pos < end and n < cap:
+        if pos + 1 < end and ((a[pos] == 61 and a[pos + 1] == 61) or (a[pos] == 45 and a[pos + 1] == 45)):
+            i = pos                           # '==pid==' or '--pid--' message: skip the line
+            while i < end and a[i] != NL:
+                i += 1
+        else:
+            i = skip_blank(a, pos, end)
+        if i < end and a[i] != NL:
+            kind = a[i]
+            if kind != 73 and kind != 76 and kind != 83 and kind != 77:   # I L S M
+                return n, pos, line, E_SYNTAX
+            v, i, err = parse_field(a, i + 1, end, True)
+            if err != E_OK:
+                return n, pos, line, err
+            i = skip_blank(a, i, end)
+            if i >= end or a[i] != 44:        # ','
+                return n, pos, line, E_SYNTAX
+            size, i, err = parse_dec(a, skip_blank(a, i + 1, end), end)
+            if err != E_OK:
+                return n, pos, line, err
+            i = line_end(a, i, end, False)
+            if i < 0:
+                return n, pos, line, E_SYNTAX
+            if size > np.uint64(4096):
+                return n, pos, line, E_SIZE
+            if size == np.uint64(0):
+                size = np.uint64(1)
+            if v > U64_MAX - size + np.uint64(1):
+                return n, pos, line, E_TOO_BIG
+            if kind != 73 or instructions:
+                last = (v + size - np.uint64(1)) >> SHIFT
+                cross = last != (v >> SHIFT)
+                k = (2 if kind == 77 else 1) * (2 if cross else 1)
+                if n + k > cap:
+                    return n, pos, line, E_FULL
+                for w in range(2):
+                    if (w == 0 and kind == 83) or (w == 1 and kind != 77 and kind != 83):
+                        continue
+                    op[n] = OP_WRITE if (kind == 83 or w == 1) else OP_READ
+                    addr[n] = v
+                    lines[n] = line
+                    n += 1
+                    if cross:
+                        op[n] = op[n - 1]
+                        addr[n] = last << SHIFT
+                        lines[n] = line
+                        n += 1
+        pos = i + 1
+        line += 1
+    return n, pos, line, E_OK
+
+
+# name -> (kernel, options builder, message for a malformed line, minimum chunk capacity)
+KERNELS = {
+    "txt": (page_kernel, lambda opts: (False, False),
+            "expected one unsigned decimal page number per line", 1),
+    "lirs": (page_kernel, lambda opts: (False, True),
+             "expected one unsigned decimal block number (or '*') per line", 1),
+    "rwpages": (page_kernel, lambda opts: (True, False),
+                "expected 'R <hex page>' or 'W <hex page>'", 1),
+    "lackey": (lackey_kernel, lambda opts: (bool(opts.get("instructions", True)),),
+               "expected a valgrind lackey line ('I  addr,size' or ' L|S|M addr,size')", 4),
+}
+
+
+class PageTextReader(LineReader):
+    """A reader of one of the formats in ``KERNELS``."""
+
+    def __init__(self, path: str, name: str, **options):
+        super().__init__(path)
+        self.kernel, build, self.syntax, self.min_cap = KERNELS[name]
+        self.options = build(options)
+
+    def scan(self, src, size, check=True):
+        return scan(src, self.kernel, self.options, size, self.syntax, min_cap=self.min_cap)
