@@ -18,7 +18,10 @@ What it does:
    has size 1.
 2. Measures references per second, each on the same file, end to end (file reading included:
    libCacheSim's ``process_trace`` reads the trace as it goes, and rmapsim is timed the same
-   way, ``rmapsim.run(path)``, see ``--help`` of ``--preload`` for a replay-only figure):
+   way, ``rmapsim.run(path)``).  rmapsim's API also takes an in-memory trace (``from_pages``),
+   so each rmapsim row is repeated on the trace read beforehand with numpy: replay alone
+   (``--no-preload`` skips these rows).  The ratio column always divides by libCacheSim's
+   end-to-end rate with the same init bit.
    - libCacheSim ``Clock`` (Python binding; ``ignore_obj_size`` makes every object size 1, so the
      cache size counts objects), cache size = 10% of the distinct pages of the trace, with
      ``init_freq=0`` (its default) and ``init_freq=1``;
@@ -181,15 +184,20 @@ def kernel_frames(user_pages: int, pt_pages: int) -> dict:
 
 
 def bench_rmapsim(path: Path, warm_path: Path, preload: bool, **kw) -> dict:
+    """Warm timing of ``rmapsim.run``: a small run of the same mode first (compiles or loads
+    the numba code), then the measured one.  ``preload``: the trace is read beforehand with
+    numpy and handed over as an in-memory ``from_pages`` trace, so the timing is the replay
+    alone (file reading and event construction excluded, reported as ``load_seconds``)."""
     import rmapsim
-    rmapsim.run(str(warm_path), **kw)                 # compile / load the numba code first
+    from rmapsim.trace import from_pages
     if preload:
-        from rmapsim.trace import open_trace
+        small = np.fromfile(warm_path, dtype=ORACLE_DTYPE)["id"]
+        rmapsim.run(from_pages(small), **kw)
         t0 = time.perf_counter()
-        trace = open_trace(str(path))
+        src = from_pages(np.fromfile(path, dtype=ORACLE_DTYPE)["id"])
         load_s = time.perf_counter() - t0
-        src = trace
     else:
+        rmapsim.run(str(warm_path), **kw)
         load_s, src = None, str(path)
     t0 = time.perf_counter()
     d = rmapsim.run(src, **kw).to_dict()
@@ -257,9 +265,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--cache-fraction", type=float, default=0.10,
                     help="cache / user memory as a fraction of the distinct pages (default 0.1)")
-    ap.add_argument("--preload", action="store_true",
-                    help="also time rmapsim on a trace opened beforehand (open_trace), i.e. "
-                         "replay without file reading")
+    ap.add_argument("--no-preload", dest="preload", action="store_false",
+                    help="skip the rmapsim rows on an in-memory trace (replay without reading)")
     ap.add_argument("--skip-kernel", action="store_true", help="no kernel-mode run")
     ap.add_argument("--skip-cli", action="store_true", help="no command-line cold/warm timing")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -274,8 +281,9 @@ def main(argv=None) -> int:
     results["cache_frames"] = frames
     rows = []
 
-    def row(name, r, note=""):
-        rows.append(dict(name=name, note=note, **{k: v for k, v in r.items() if k != "result"}))
+    def row(name, r, note="", base=None):
+        rows.append(dict(name=name, note=note, base=base,
+                         **{k: v for k, v in r.items() if k != "result"}))
         log(f"  {name}: {r['references']:,} refs in {r['seconds']:.2f} s = "
             f"{r['rate'] / 1e6:.2f} M refs/s, {r['misses']:,} misses")
 
@@ -290,18 +298,21 @@ def main(argv=None) -> int:
     if lcs_ok:
         for init in (0, 1):
             lcs_r[init] = bench_libcachesim(path, frames, init)
-            row(f"libCacheSim Clock init_freq={init}", lcs_r[init], f"cache {frames:,} objects")
+            row(f"libCacheSim Clock init_freq={init}", lcs_r[init],
+                f"cache {frames:,} objects (ignore_obj_size: every object size 1)")
 
     rm_r = {}
     for init, params in ((0, {"init_ref": 0}), (1, None)):
         rm_r[init] = bench_rmapsim(path, small, False, cache_mode=True, frames=frames,
                                    policy="clock", params=params)
-        row(f"rmapsim cache mode clock init_ref={init}", rm_r[init], f"frames={frames:,}")
+        row(f"rmapsim cache mode clock init_ref={init}", rm_r[init], f"frames={frames:,}",
+            base=init)
         if args.preload:
             pre = bench_rmapsim(path, small, True, cache_mode=True, frames=frames,
                                 policy="clock", params=params)
-            row(f"rmapsim cache mode clock init_ref={init} (preloaded)", pre,
-                f"open_trace {pre['load_seconds']:.2f} s not timed")
+            row(f"  same, in-memory trace (replay only)", pre,
+                f"np.fromfile + from_pages {pre['load_seconds']:.2f} s, not timed", base=init)
+            assert pre["misses"] == rm_r[init]["misses"]
 
     agree = {}
     for init in (0, 1):
@@ -319,11 +330,17 @@ def main(argv=None) -> int:
         results["kernel_result"] = kr["result"]
         row("rmapsim kernel mode clock (x86-64)", kr,
             f"frames={kf['frames']:,} = {kf['user']:,} user + {kf['page_tables']:,} page "
-            f"tables + {kf['kernel_reserved']:,} reserve + {kf['high_watermark']:,} high wmark")
+            f"tables + {kf['kernel_reserved']:,} reserve + {kf['high_watermark']:,} high wmark",
+            base=1)
+        if args.preload:
+            pre = bench_rmapsim(path, small, True, frames=kf["frames"], machine="modern",
+                                policy="clock")
+            row(f"  same, in-memory trace (replay only)", pre,
+                f"np.fromfile + from_pages {pre['load_seconds']:.2f} s, not timed", base=1)
     results["replay"] = rows
     for r in rows:
-        base = lcs_r.get(1 if "init_ref=1" in r["name"] else 0)
-        r["ratio_vs_libcachesim"] = (r["rate"] / base["rate"]) if base and "rmapsim" in r["name"] else None
+        base = lcs_r.get(r["base"]) if r["base"] is not None else None
+        r["ratio_vs_libcachesim"] = r["rate"] / base["rate"] if base else None
 
     if not args.skip_cli:
         log("timing the command line (cold = empty NUMBA_CACHE_DIR) ...")
@@ -347,8 +364,9 @@ def print_table(res: dict) -> None:
     print(f"          Zipf(alpha={t['alpha']:g}) seed {t['seed']}: {t['refs']:,} refs over a "
           f"universe of {t['universe_pages']:,} pages, {t['distinct_pages']:,} distinct pages "
           f"referenced; cache = {res['cache_frames']:,} pages (10% of distinct)")
-    print("timing  : end to end on the oracleGeneral file (reading included) for every row; "
-          "rmapsim warm (numba compiled by a prior small run)")
+    print("timing  : end to end on the oracleGeneral file (reading included) unless the row says"
+          " in-memory;\n          rmapsim warm (numba compiled by a prior small run); ratio = "
+          "rmapsim rate / libCacheSim end-to-end rate (init bit 0 vs 0, 1 vs 1; kernel vs 1)")
     print()
     hdr = f"{'replay':<44} {'refs/s':>12} {'seconds':>9} {'misses':>12} {'vs libCacheSim':>15}"
     print(hdr)
