@@ -30,6 +30,13 @@ U64_MAX_DIV10 = np.uint64(0xFFFFFFFFFFFFFFFF // 10)
 U64_MAX_MOD10 = np.uint64(0xFFFFFFFFFFFFFFFF % 10)
 PAGE_MAX = np.uint64((1 << 52) - 1)   # largest page number whose byte address fits 64 bits
 
+# byte -> digit value, 255 if not a digit: the kernels' fast paths (lowercase hex only, as trace
+# writers print it; the careful path takes uppercase too)
+DEC_DIGIT = np.full(256, 255, np.uint8)
+DEC_DIGIT[48:58] = np.arange(10)
+HEX_DIGIT = DEC_DIGIT.copy()
+HEX_DIGIT[97:103] = np.arange(10, 16)
+
 
 @njit(cache=True, nogil=True)
 def skip_blank(a, i, end):

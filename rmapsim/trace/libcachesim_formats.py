@@ -27,6 +27,9 @@ assert ORACLE_GENERAL.itemsize == 24 and VSCSI1.itemsize == 32
 SCSI_READS = (0x08, 0x28, 0xA8, 0x88)
 SCSI_WRITES = (0x0A, 0x2A, 0xAA, 0x8A)
 PAGE_LIMIT = np.uint64(1 << 52)
+_CMD_KIND = np.full(1 << 16, 2, np.uint8)         # cmd -> 0 read, 1 write, 2 neither
+_CMD_KIND[list(SCSI_READS)] = 0
+_CMD_KIND[list(SCSI_WRITES)] = OP_WRITE
 
 
 class _BlockReader(RecordReader):
@@ -53,12 +56,11 @@ class VscsiReader(_BlockReader):
         bad = first_index((recs["ver"] >> 8) != 1)
         if bad >= 0:
             self.fail(index + bad, f"not a vscsi version 1 record (ver field {int(recs['ver'][bad]):#06x})")
-        cmd = recs["cmd"]
-        writes = np.isin(cmd, SCSI_WRITES)
-        bad = first_index(~(writes | np.isin(cmd, SCSI_READS)))
+        kind = _CMD_KIND[recs["cmd"]]
+        bad = first_index(kind == 2)
         if bad >= 0:
-            self.fail(index + bad, f"SCSI command {int(cmd[bad]):#04x} is neither a read nor a write")
-        return self.pages(recs["lbn"], index, writes)
+            self.fail(index + bad, f"SCSI command {int(recs['cmd'][bad]):#04x} is neither a read nor a write")
+        return self.pages(recs["lbn"], index, kind)
 
 
 def looks_like_vscsi(head: bytes) -> bool:

@@ -26,6 +26,7 @@ from numba import njit
 
 from rmapsim.trace.events import OP_READ, OP_WRITE
 from rmapsim.trace.lexer import (E_FULL, E_OK, E_PAGE, E_SIZE, E_SYNTAX, E_TOO_BIG, NL, PAGE_MAX,
+                                 DEC_DIGIT, HEX_DIGIT,
                                  line_end, parse_dec, parse_field, skip_blank, skip_line)
 from rmapsim.trace.textscan import LineReader, scan
 
@@ -37,7 +38,33 @@ U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 def page_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, rw, markers):
     """One page number per line: decimal, or with ``rw`` ``R|W <hex>`` (and ``#`` comments);
     with ``markers`` a line ``*`` is skipped (LIRS)."""
+    base = np.uint64(16 if rw else 10)
+    limit = 13 if rw else 15                  # digits that always fit PAGE_MAX
     while pos < end and n < cap:
+        # fast path for the usual line, '<decimal>\n' or 'R|W <hex>\n', written out in full
+        # because numba does not inline calls (each costs as much as parsing a line)
+        v, o, ok, i = np.uint64(0), OP_READ, True, pos
+        if rw:
+            ok = (a[pos] == 82 or a[pos] == 87) and pos + 1 < end and a[pos + 1] == 32
+            o = OP_WRITE if a[pos] == 87 else OP_READ
+            i = pos + 2
+        k = i
+        digit = HEX_DIGIT if rw else DEC_DIGIT
+        while ok and k < end:
+            d = digit[a[k]]
+            if d == 255:
+                break
+            v = v * base + np.uint64(d)
+            k += 1
+        if ok and 0 < k - i <= limit and (k == end or a[k] == NL):
+            op[n] = o
+            addr[n] = v << SHIFT
+            lines[n] = line
+            n += 1
+            pos = k + 1
+            line += 1
+            continue
+        # anything else: the careful path
         i = skip_blank(a, pos, end)
         if i < end and a[i] != NL:
             c = a[i]

@@ -28,7 +28,8 @@ from rmapsim.errors import TraceError
 from rmapsim.trace.events import (DEV_NAMES, EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT,
                                   OP_FILE, OP_FORK, OP_MMAP, OP_MUNMAP, OP_NAMES, OP_READ,
                                   OP_WRITE, PROT_WRITE)
-from rmapsim.trace.lexer import E_OK, E_SLOW, NL, line_end, parse_field, skip_blank
+from rmapsim.trace.lexer import (DEC_DIGIT, E_OK, E_SLOW, HEX_DIGIT, NL, line_end, parse_field,
+                                 skip_blank)
 from rmapsim.trace.textscan import LineReader, scan
 from rmapsim.trace.validate import first_bad
 
@@ -41,6 +42,31 @@ U32_MAX = np.uint64(0xFFFFFFFF)
 def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
     """``R pid addr`` / ``W pid addr``, comments and blank lines; anything else is E_SLOW."""
     while pos < end and n < cap:
+        # fast path for the writer's own 'R|W <decimal pid> 0x<hex addr>\n', written out in full
+        # because numba does not inline calls
+        c = a[pos]
+        p, v, k = np.uint64(0), np.uint64(0), pos + 2
+        if (c == 82 or c == 87) and k < end and a[pos + 1] == 32:
+            while k < end and DEC_DIGIT[a[k]] != 255:
+                p = p * np.uint64(10) + np.uint64(DEC_DIGIT[a[k]])
+                k += 1
+            digits = k - pos - 2
+            if 0 < digits <= 9 and k + 3 < end and a[k] == 32 and a[k + 1] == 48 and a[k + 2] == 120:
+                k += 3
+                start = k
+                while k < end and HEX_DIGIT[a[k]] != 255:
+                    v = (v << np.uint64(4)) | np.uint64(HEX_DIGIT[a[k]])
+                    k += 1
+                if 0 < k - start <= 16 and (k == end or a[k] == NL):
+                    op[n] = OP_READ if c == 82 else OP_WRITE
+                    pid[n] = p
+                    addr[n] = v
+                    lines[n] = line
+                    n += 1
+                    pos = k + 1
+                    line += 1
+                    continue
+        # anything else: the careful path
         i = skip_blank(a, pos, end)
         if i < end and a[i] != NL and a[i] != 35:
             c = a[i]
@@ -69,7 +95,7 @@ def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
 
 _NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]+")
 _MAPPING = re.compile(r"file:([0-9]+|0[xX][0-9a-fA-F]+)(?:\+([0-9]+|0[xX][0-9a-fA-F]+))?")
-_ARITY = {"R": 2, "W": 2, "MMAP": 5, "MUNMAP": 3, "FORK": 2, "EXEC": 1, "EXIT": 1, "FILE": 3}
+_ARITY = {"R": 2, "W": 2, "MMAP": 6, "MUNMAP": 3, "FORK": 2, "EXEC": 1, "EXIT": 1, "FILE": 3}
 _OPS = {name: code for code, name in enumerate(OP_NAMES)}
 
 
