@@ -27,7 +27,7 @@ MAGICS = (
 SUFFIXES = {".gz": "gz", ".xz": "xz", ".zst": "zst"}
 
 # what a corrupt stream raises inside the decompressors
-_CODEC_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+_CODEC_ERRORS = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 
 
 def split_suffix(name: str) -> tuple[str, str | None]:

@@ -48,7 +48,7 @@ _LINE_KINDS = (
     ("rwpages", re.compile(rb"[RrWw]\s+(?:0x)?[0-9a-fA-F]+")),
     ("txt", re.compile(rb"\d+")),
     ("lirs", re.compile(rb"\d+|\*")),
-    ("text", re.compile(rb"(?:[RW]\s+\S+\s+\S+|(?:MMAP|MUNMAP|FORK|EXEC|EXIT|FILE)\s.*|#.*)")),
+    ("text", re.compile(rb"(?:[RW]\s+\S+\s+\S+|(?:MMAP|MUNMAP|FORK|EXEC|EXIT|FILE)\s.*)")),
 )
 
 
@@ -77,7 +77,7 @@ def sniff(head: bytes) -> str | None:
     lines = head.split(b"\n")
     if len(head) == SNIFF_BYTES:
         lines.pop()                      # possibly cut short
-    lines = [ln.strip() for ln in lines[:500] if ln.strip()]
+    lines = [ln.strip() for ln in lines[:500] if ln.strip() and not ln.startswith(b"#")]
     if not lines:
         return None
     for name, pattern in _LINE_KINDS:

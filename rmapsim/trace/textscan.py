@@ -22,7 +22,8 @@ from rmapsim.trace.compress import Source
 from rmapsim.trace.events import EVENT_DTYPE
 from rmapsim.trace.lexer import E_FULL, E_OK, E_SLOW, E_SYNTAX, MESSAGES
 
-BLOCK = 1 << 22
+BLOCK = 1 << 22        # bytes read at a time
+MAX_LINE = 1 << 20     # a longer line is an error (no trace has one; it bounds the memory used)
 
 
 def excerpt(raw: bytes, limit: int = 60) -> str:
@@ -30,15 +31,14 @@ def excerpt(raw: bytes, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def scan(src, kernel, options=(), size=1 << 20, syntax="malformed line", slow=None, min_cap=1,
-         block=BLOCK):
+def scan(src, kernel, options=(), size=1 << 20, syntax="malformed line", slow=None, min_cap=1):
     """Yield ``(events, lines)`` chunks of at most ``max(size, min_cap)`` events from ``src``.
 
     ``syntax`` is the message for ``E_SYNTAX``; ``slow(line: bytes)`` parses a line the kernel
     declined (``E_SLOW``) into a tuple of event fields, or None for no event, or raises
     ``ValueError(message)``.
     """
-    path = src.path
+    path, block = src.path, BLOCK
     cap = max(size, min_cap)
     line, tail, n = 1, b"", 0
 
@@ -56,8 +56,8 @@ def scan(src, kernel, options=(), size=1 << 20, syntax="malformed line", slow=No
         else:
             cut = buf.rfind(b"\n") + 1
             if cut == 0:
-                if len(buf) > block:
-                    raise TraceError(path, f"line longer than {block} bytes", line=line)
+                if len(buf) > MAX_LINE:
+                    raise TraceError(path, f"line longer than {MAX_LINE} bytes", line=line)
                 tail = buf
                 continue
             buf, tail = buf[:cut], buf[cut:]
