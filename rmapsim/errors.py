@@ -16,7 +16,16 @@ class TraceError(UserError):
             where = f"{self.path}: byte offset {offset}: "
         else:
             where = f"{self.path}: "
+        self.message = message
         super().__init__(where + message)
+
+    def relocate(self, location: str) -> "TraceError":
+        """The same error placed at ``location`` ("line 12" or "byte offset 4096")."""
+        if location.startswith("line "):
+            return TraceError(self.path, self.message, line=int(location[5:]))
+        if location.startswith("byte offset "):
+            return TraceError(self.path, self.message, offset=int(location[12:]))
+        return TraceError(self.path, f"{location}: {self.message}")
 
 
 class ConfigError(UserError):

@@ -1,0 +1,144 @@
+"""Invariant checks of check mode (in the spirit of CONFIG_DEBUG_VM and the seed's circular
+debug chains). ``check_invariants`` returns 0 or the code of the first violation found, with the
+page (or slot) in ``g[G_ERR_FRAME]`` and two details in ``g[G_ERR_A]``, ``g[G_ERR_B]``;
+``VIOLATIONS`` words them. Cost is O(frames + page-table entries + swap slots) per check.
+"""
+import numpy as np
+from numba import njit
+
+from rmapsim.mm.state import (_PAGE_PRESENT, _PTE_SWAP, G_CACHE_MODE, G_ERR_A, G_ERR_B,
+                              G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE, G_PTRS, G_SWAP_FREE,
+                              G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT, PG_buddy, PG_lru,
+                              PG_swapcache)
+
+VIOLATIONS = {
+    1: "free list corrupt (block {a} of order {b} is not a free block head of that order)",
+    2: "page is on a free list but still in use (count {a}, mapcount {b})",
+    3: "free-page count is {a} but the free lists hold {b} pages",
+    4: "page count {a} differs from mappings + cache references {b}",
+    5: "rmap chain has {a} entries but mapcount is {b}",
+    6: "rmap chain holds pte {a} which does not map this page (it holds {b:#x})",
+    7: "{a} ptes map the page but mapcount is {b}",
+    8: "page table slot {a}: used count {b} differs from its non-empty entries",
+    9: "process mm {a}: rss {b} differs from the pages its ptes map",
+    10: "swap slot: count {a} differs from ptes + swap cache + shmem references {b}",
+    11: "free swap slots: counted {a}, found {b}",
+    12: "swap cache entry and page disagree (page flags {a:#x}, private {b})",
+    13: "page cache entry {a:#x} and page disagree (page mapping/index {b:#x})",
+    14: "a pte maps a free frame (pte {a})",
+    15: "pte {a} is on two rmap chains or twice on one",
+}
+
+
+@njit(cache=True)
+def _bad(st, code, frame, a, b):
+    st.g[G_ERR_FRAME] = frame
+    st.g[G_ERR_A] = a
+    st.g[G_ERR_B] = b
+    return code
+
+
+@njit(cache=True)
+def check_invariants(st):
+    g = st.g
+    n = g[G_NR_FRAMES]
+    ptrs = g[G_PTRS]
+    zero = g[G_ZERO_FRAME]
+    # 1. buddy free lists
+    free = np.zeros(n, np.int8)
+    total = 0
+    for order in range(len(st.free_head)):
+        f = st.free_head[order]
+        while f >= 0:
+            if f >= n or not (st.page_flags[f] & PG_buddy) or st.page_private[f] != order \
+                    or (not g[G_CACHE_MODE] and (f & ((1 << order) - 1)) != 0):
+                return _bad(st, 1, f, f, order)
+            for k in range(1 << order):
+                free[f + k] = 1
+                if st.page_count[f + k] != 0 or st.page_mapcount[f + k] != 0 \
+                        or st.page_chain[f + k] >= 0:
+                    return _bad(st, 2, f + k, st.page_count[f + k], st.page_mapcount[f + k])
+            total += 1 << order
+            f = st.free_next[f]
+    if total != g[G_NR_FREE]:
+        return _bad(st, 3, -1, g[G_NR_FREE], total)
+    # 2. page tables: what the ptes say
+    nmap = np.zeros(n, np.int64)
+    nswap = np.zeros(len(st.swap_map), np.int64)
+    rss = np.zeros(len(st.mm_rss), np.int64)
+    for slot in range(len(st.tbl_mm)):
+        mm = st.tbl_mm[slot]
+        if mm < 0:
+            continue
+        used = 0
+        for i in range(slot * ptrs, (slot + 1) * ptrs):
+            e = st.pt[i]
+            if e == 0:
+                continue
+            used += 1
+            if st.tbl_level[slot] != 0:
+                continue
+            if e & _PAGE_PRESENT:
+                f = e >> 12
+                if f != zero:
+                    if free[f]:
+                        return _bad(st, 14, f, i, 0)
+                    nmap[f] += 1
+                    rss[mm] += 1
+            elif e & _PTE_SWAP:
+                nswap[e >> 12] += 1
+        if used != st.tbl_used[slot]:
+            return _bad(st, 8, -1, slot, st.tbl_used[slot])
+    for mm in range(len(st.mm_rss)):
+        if st.mm_pgd[mm] >= 0 and rss[mm] != st.mm_rss[mm]:
+            return _bad(st, 9, -1, mm, st.mm_rss[mm])
+    # 3. struct page against the ptes: chains, mapcounts, counts
+    seen = np.zeros(len(st.pt), np.int8)
+    for f in range(n):
+        if free[f] or not (st.page_flags[f] & PG_lru):
+            continue
+        length = 0
+        p = st.page_chain[f]
+        while p >= 0 and length <= st.page_mapcount[f]:
+            if seen[p]:
+                return _bad(st, 15, f, p, 0)
+            seen[p] = 1
+            if not (st.pt[p] & _PAGE_PRESENT) or (st.pt[p] >> 12) != f:
+                return _bad(st, 6, f, p, st.pt[p])
+            length += 1
+            p = st.pt_next[p]
+        if length != st.page_mapcount[f]:
+            return _bad(st, 5, f, length, st.page_mapcount[f])
+        if nmap[f] != st.page_mapcount[f]:
+            return _bad(st, 7, f, nmap[f], st.page_mapcount[f])
+        refs = st.page_mapcount[f] + (1 if st.page_flags[f] & PG_swapcache else 0) \
+            + (1 if st.page_mapping[f] >= 0 else 0)
+        if refs != st.page_count[f]:
+            return _bad(st, 4, f, st.page_count[f], refs)
+    # 4. swap: counts, free slots, the swap cache
+    for i in range(len(st.shmswap_keys)):
+        if st.shmswap_keys[i] != HASH_EMPTY:
+            nswap[st.shmswap_vals[i]] += 1
+    nfree = 0
+    for s in range(len(st.swap_map)):
+        f = st.swap_cache[s]
+        if f >= 0:
+            nswap[s] += 1
+            if not (st.page_flags[f] & PG_swapcache) or st.page_private[f] != s:
+                return _bad(st, 12, f, st.page_flags[f], st.page_private[f])
+        if nswap[s] != st.swap_map[s]:
+            return _bad(st, 10, -1, st.swap_map[s], nswap[s])
+        if st.swap_map[s] == 0:
+            nfree += 1
+    if nfree != g[G_SWAP_FREE]:
+        return _bad(st, 11, -1, g[G_SWAP_FREE], nfree)
+    # 5. page cache
+    for i in range(len(st.pc_keys)):
+        k = st.pc_keys[i]
+        if k == HASH_EMPTY:
+            continue
+        f = st.pc_vals[i]
+        if st.page_mapping[f] != (k >> OBJ_SHIFT) \
+                or st.page_index[f] != (k & ((np.int64(1) << OBJ_SHIFT) - 1)):
+            return _bad(st, 13, f, k, (st.page_mapping[f] << OBJ_SHIFT) | st.page_index[f])
+    return 0

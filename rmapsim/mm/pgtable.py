@@ -1,0 +1,159 @@
+"""Page tables: geometry, walks, and page-table pages allocated as in the seed.
+
+Tables live in one pool (``st.pt``) of PTRS entries each; a table's slot number is its identity
+and the physical frame holding it (``tbl_frame``) is charged to RAM in kernel mode. As in
+LaHaise's patch, a pte table is allocated with order 1: the page of ptes and, beside it, the
+parallel page of "next pte" links (``st.pt_next``, same index as the pte) that threads every
+pte mapping a page into that page's chain. Upper levels (pgd; pud and pmd on x86-64) take one
+frame each. On i386 the pmd is folded into the pgd, as in 2.0-2.4 ``pgtable-2level.h``.
+
+Levels are numbered from the leaf: 0 = pte table, levels-1 = pgd. Entries of upper tables hold
+``slot << 12 | _PAGE_PRESENT``. A "pte address" is an index into ``st.pt``.
+
+The seed's walk back from a pte to its owner, ``pte_getpmd`` -> ``pmd_getpgd`` -> ``pgd_getmm``,
+uses ``tbl_parent`` (the address of the entry that points at a table) and ``tbl_mm``, the
+information 2.5's rmap later kept in the page-table page's struct page (``mapping`` = mm,
+``index`` = base address; see reference section 2.1).
+"""
+from numba import njit
+
+from rmapsim.mm.state import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTRS, G_TBL_FREE_TOP,
+                              C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
+
+
+@njit(cache=True, inline="always")
+def pt_index(st, level, vaddr):
+    return ((vaddr >> 12) >> (st.g[G_BITS] * level)) & (st.g[G_PTRS] - 1)
+
+
+@njit(cache=True)
+def pte_offset(st, mm, vaddr):
+    """Walk mm's tables to the pte for vaddr without allocating; -1 if a table is missing."""
+    g = st.g
+    ptrs = g[G_PTRS]
+    slot = st.mm_pgd[mm]
+    for level in range(g[G_LEVELS] - 1, 0, -1):
+        e = st.pt[slot * ptrs + pt_index(st, level, vaddr)]
+        if e == 0:
+            return -1
+        slot = e >> 12
+    return slot * ptrs + pt_index(st, 0, vaddr)
+
+
+@njit(cache=True)
+def table_take(st, mm, level, base, parent_entry, frame):
+    """Install a fresh table (a pool slot backed by ``frame``, -1 off-RAM in cache mode)."""
+    g = st.g
+    top = g[G_TBL_FREE_TOP] - 1
+    slot = st.tbl_free[top]
+    g[G_TBL_FREE_TOP] = top
+    ptrs = g[G_PTRS]
+    b = slot * ptrs
+    for i in range(ptrs):
+        st.pt[b + i] = 0
+        st.pt_next[b + i] = -1
+        st.pt_tok[b + i] = 0
+    st.tbl_parent[slot] = parent_entry
+    st.tbl_level[slot] = level
+    st.tbl_used[slot] = 0
+    st.tbl_frame[slot] = frame
+    st.tbl_mm[slot] = mm
+    st.tbl_base[slot] = base
+    if parent_entry >= 0:
+        st.pt[parent_entry] = (slot << 12) | _PAGE_PRESENT
+        st.tbl_used[parent_entry // ptrs] += 1
+    g[G_NR_TABLES] += 1
+    st.cnt[C_PAGETABLE_PAGES] += 1 + (level == 0)
+    if st.cnt[C_PAGETABLE_PAGES] > st.cnt[C_PAGETABLE_PAGES_PEAK]:
+        st.cnt[C_PAGETABLE_PAGES_PEAK] = st.cnt[C_PAGETABLE_PAGES]
+    return slot
+
+
+@njit(cache=True)
+def table_release(st, slot):
+    """Unhook an empty table from its parent and return its slot; the caller frees the frame
+    (``tbl_frame``) with the order it was allocated with (1 for pte tables, 0 above)."""
+    g = st.g
+    ptrs = g[G_PTRS]
+    pe = st.tbl_parent[slot]
+    if pe >= 0:
+        st.pt[pe] = 0
+        st.tbl_used[pe // ptrs] -= 1
+    st.cnt[C_PAGETABLE_PAGES] -= 1 + (st.tbl_level[slot] == 0)
+    st.tbl_mm[slot] = -1
+    st.tbl_parent[slot] = -1
+    st.tbl_frame[slot] = -1
+    top = g[G_TBL_FREE_TOP]
+    st.tbl_free[top] = slot
+    g[G_TBL_FREE_TOP] = top + 1
+    g[G_NR_TABLES] -= 1
+
+
+@njit(cache=True)
+def table_order(st, slot):
+    return 1 if st.tbl_level[slot] == 0 else 0
+
+
+@njit(cache=True)
+def pte_getpmd(st, pte):
+    """The seed's pte_getpmd: address of the pmd entry that points at this pte's table. With
+    the pmd folded (i386 two-level) that is the pgd entry itself."""
+    return st.tbl_parent[pte // st.g[G_PTRS]]
+
+
+@njit(cache=True)
+def pmd_getpgd(st, pmd):
+    """The seed's pmd_getpgd: climb from a pmd entry to the pgd entry above it (through the pud
+    on four-level tables); identity when the pmd is folded."""
+    ptrs = st.g[G_PTRS]
+    top = st.g[G_LEVELS] - 1
+    e = pmd
+    while st.tbl_level[e // ptrs] < top:
+        e = st.tbl_parent[e // ptrs]
+    return e
+
+
+@njit(cache=True)
+def pgd_getmm(st, pgd):
+    """The seed's pgd_getmm: the mm_struct that owns a pgd."""
+    return st.tbl_mm[pgd // st.g[G_PTRS]]
+
+
+@njit(cache=True)
+def ptep_to_mm(st, pte):
+    return pgd_getmm(st, pmd_getpgd(st, pte_getpmd(st, pte)))
+
+
+@njit(cache=True)
+def ptep_to_address(st, pte):
+    """2.5's ptep_to_address: table base + index * PAGE_SIZE."""
+    ptrs = st.g[G_PTRS]
+    return st.tbl_base[pte // ptrs] + ((pte % ptrs) << 12)
+
+
+@njit(cache=True)
+def next_leaf(st, mm, addr, end):
+    """First pte table at or after addr (below end) that exists in mm: returns (slot, its base
+    address) or (-1, end). Skips absent upper-level entries whole, so walking a huge sparse vma
+    (a bare trace maps the entire address space) costs only what is populated."""
+    g = st.g
+    ptrs = g[G_PTRS]
+    bits = g[G_BITS]
+    levels = g[G_LEVELS]
+    while addr < end:
+        slot = st.mm_pgd[mm]
+        level = levels - 1
+        skipped = False
+        while level > 0:
+            e = st.pt[slot * ptrs + pt_index(st, level, addr)]
+            if e == 0:
+                span = 1 << (12 + bits * level)
+                addr = (addr | (span - 1)) + 1
+                skipped = True
+                break
+            slot = e >> 12
+            level -= 1
+        if not skipped:
+            span = 1 << (12 + bits)
+            return slot, addr & ~(span - 1)
+    return -1, end

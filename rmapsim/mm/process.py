@@ -1,0 +1,180 @@
+"""Process lifecycle: a new mm, fork, exec, exit and mmap (kernel/fork.c, fs/exec.c,
+kernel/exit.c, mm/mmap.c do_mmap).
+
+``dup_mmap``/``copy_page_range`` copy the parent's vmas and every populated pte: a private
+writable page becomes copy-on-write in both (the pte write-protected), a shared one stays
+writable; each copied pte is linked into its page's chain and each swap entry gains a swap_map
+count. This is the fork cost that made pte-chain rmap controversial (reference section 2.2).
+
+Functions that allocate can trigger reclaim and the OOM killer; they return False when the
+process they work for was killed meanwhile.
+"""
+from numba import njit
+
+from rmapsim.mm.filemap import obj_slot, shm_obj_new
+from rmapsim.mm.hashtab import ht_get, ht_put
+from rmapsim.mm.memory import alloc_table_frame, pte_alloc
+from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
+from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
+from rmapsim.mm.rmap import page_add_rmap
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP,
+                              C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_BITS, G_LAST_PID,
+                              G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_PID_COUNT, G_PTRS,
+                              G_ZERO_FRAME, G_ADDR_LIMIT, VM_FILE, VM_NOZEROPAGE, VM_SHARED,
+                              VM_WRITE)
+from rmapsim.mm.swap import swap_duplicate
+from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
+
+
+@njit(cache=True)
+def find_mm(st, pid):
+    """mm of a live pid; -1 if never seen; -2 if it has exited or was killed."""
+    return ht_get(st.pid_keys, st.pid_vals, pid)
+
+
+@njit(cache=True)
+def mm_new(st, pid):
+    """A process with an empty address space (mm_alloc + pgd_alloc); -1 if no memory."""
+    top = st.g[G_MM_FREE_TOP] - 1
+    mm = st.mm_free[top]
+    st.g[G_MM_FREE_TOP] = top
+    st.g[G_NR_MM] += 1
+    st.mm_pid[mm] = pid
+    st.mm_vmas[mm] = -1
+    st.mm_mmap_cache[mm] = -1
+    st.mm_rss[mm] = 0
+    st.mm_swap_address[mm] = 0
+    st.mm_swap_cnt[mm] = 0
+    st.mm_pgd[mm] = -1
+    st.g[G_PID_COUNT] += ht_put(st.pid_keys, st.pid_vals, pid, mm)
+    # the pgd is taken before the mm is live, so the OOM killer cannot pick this one
+    f = alloc_table_frame(st, -1, 0)
+    if f == -2:
+        exit_mmap(st, mm)
+        return -1
+    slot = table_take(st, mm, st.g[G_LEVELS] - 1, 0, -1, f)
+    if f >= 0:
+        st.page_index[f] = slot
+    st.mm_pgd[mm] = slot
+    return mm
+
+
+@njit(cache=True)
+def copy_page_range(st, src, dst, start, end, shared):
+    ptrs = st.g[G_PTRS]
+    span = 1 << (12 + st.g[G_BITS])
+    zero = st.g[G_ZERO_FRAME]
+    addr = start
+    while addr < end:
+        slot, base = next_leaf(st, src, addr, end)
+        if slot < 0:
+            break
+        lo = max(addr, base)
+        hi = min(end, base + span)
+        if st.tbl_used[slot] > 0:
+            for a in range(lo, hi, 4096):
+                sp = slot * ptrs + pt_index(st, 0, a)
+                if st.pt[sp] == 0:
+                    continue
+                dp = pte_alloc(st, dst, a)
+                if dp < 0 or st.mm_pgd[src] < 0:
+                    return False
+                e = st.pt[sp]          # re-read: reclaim may have run inside pte_alloc
+                if e == 0:
+                    continue
+                if e & _PAGE_PRESENT:
+                    f = e >> 12
+                    if not shared and (e & _PAGE_RW):
+                        e &= ~_PAGE_RW
+                        st.pt[sp] = e
+                    child = e & ~_PAGE_ACCESSED
+                    if shared:
+                        child &= ~_PAGE_DIRTY      # 2.4 copy_one_pte: clean in the child
+                    st.pt[dp] = child
+                    if f != zero:
+                        page_add_rmap(st, dp, f)
+                        st.page_count[f] += 1
+                        st.mm_rss[dst] += 1
+                elif e & _PTE_SWAP:
+                    swap_duplicate(st, e >> 12)
+                    st.pt[dp] = e
+                st.pt_tok[dp] = st.pt_tok[sp]
+                st.tbl_used[dp // ptrs] += 1
+        addr = hi
+    return True
+
+
+@njit(cache=True)
+def do_fork(st, parent, child_pid):
+    """Returns the child's mm, or -1 if memory ran out (the child is not created) or the parent
+    was killed meanwhile."""
+    child = mm_new(st, child_pid)
+    if child < 0:
+        return -1
+    st.cnt[C_FORKS] += 1
+    v = st.mm_vmas[parent]
+    while v >= 0:
+        nv = vma_link(st, child, st.vma_start[v], st.vma_end[v], st.vma_flags[v],
+                      st.vma_obj[v], st.vma_pgoff[v])
+        ok = copy_page_range(st, parent, child, st.vma_start[nv], st.vma_end[nv],
+                             (st.vma_flags[v] & VM_SHARED) != 0)
+        if not ok or st.mm_pgd[child] < 0:
+            if st.mm_pgd[child] >= 0:
+                exit_mmap(st, child)
+            return -1
+        v = st.vma_next[v]
+    return child
+
+
+@njit(cache=True)
+def do_exit(st, mm):
+    st.cnt[C_EXITS] += 1
+    exit_mmap(st, mm)
+
+
+@njit(cache=True)
+def do_exec(st, mm):
+    """The old address space goes; the pid gets a new empty one. -1 if none could be had."""
+    pid = st.mm_pid[mm]
+    st.cnt[C_EXECS] += 1
+    exit_mmap(st, mm)
+    st.g[G_LAST_PID] = -1
+    return mm_new(st, pid)
+
+
+@njit(cache=True)
+def do_mmap(st, mm, addr, length, mflags, fid, pgoff, extra_vm_flags):
+    """Map [addr, addr+length) with MAP_FIXED semantics: what was there is unmapped first."""
+    st.cnt[C_MMAPS] += 1
+    end = addr + length
+    do_munmap(st, mm, addr, end)
+    vf = extra_vm_flags
+    if mflags & PROT_WRITE:
+        vf |= VM_WRITE
+    if mflags & MAP_SHARED:
+        vf |= VM_SHARED
+    obj = -1
+    if mflags & MAP_FILE:
+        vf |= VM_FILE
+        obj = obj_slot(st, fid)
+    elif mflags & MAP_SHARED:
+        obj = shm_obj_new(st)
+    vma_link(st, mm, addr, end, vf, obj, pgoff)
+    st.mm_mmap_cache[mm] = -1
+
+
+@njit(cache=True)
+def sys_munmap(st, mm, addr, length):
+    st.cnt[C_MUNMAPS] += 1
+    do_munmap(st, mm, addr, addr + length)
+
+
+@njit(cache=True)
+def setup_bare(st):
+    """A bare page trace is one process (pid 0) whose single anonymous private writable
+    mapping covers the whole address space. Its pages hold data the program had before the
+    trace began, so a first read fills a frame of its own instead of mapping ZERO_PAGE."""
+    mm = mm_new(st, 0)
+    do_mmap(st, mm, 0, st.g[G_ADDR_LIMIT], PROT_WRITE, 0, 0, VM_NOZEROPAGE)
+    st.cnt[C_MMAPS] -= 1
+    return mm

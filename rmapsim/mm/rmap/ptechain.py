@@ -1,0 +1,110 @@
+"""Reverse mapping by pte chains, as in LaHaise's 1997 page-centric kswapd (``../seed``).
+
+Every pte that maps a page is linked into that page's chain: ``page_chain[frame]`` holds the
+first pte address and ``pt_next[pte]`` -- the slot of the parallel "next pte" page allocated
+beside each pte table -- holds the next one, -1 ending the list (the seed kept the list circular
+only for debugging and meant it to be NULL-terminated). Linking is O(1) at the head; unlinking
+walks the chain to find the predecessor, which is the cost Bill Irwin measured on long chains of
+shared pages (reference section 2.2); ``rmap_chain_steps`` counts those steps.
+
+The interface every reverse-mapping design provides (``mm/rmap/__init__``):
+``page_add_rmap``, ``page_remove_rmap``, ``page_referenced``, ``page_test_dirty`` and
+``try_to_unmap``. A page that is PG_reserved (the ZERO_PAGE) is never linked, as in Linux.
+"""
+from numba import njit
+
+from rmapsim.mm.pgtable import ptep_to_mm
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
+                              C_RMAP_CHAIN_STEPS, G_PTRS, PG_dirty, PG_swapcache)
+
+
+@njit(cache=True)
+def pte_link(st, pte, frame):
+    """Seed: pte_link(pte_p, page). Push the pte on the page's chain."""
+    st.pt_next[pte] = st.page_chain[frame]
+    st.page_chain[frame] = pte
+    st.page_mapcount[frame] += 1
+
+
+@njit(cache=True)
+def pte_unlink(st, pte, frame):
+    """Seed: pte_unlink(pte_p, page). Find the predecessor and splice the pte out."""
+    p = st.page_chain[frame]
+    if p == pte:
+        st.page_chain[frame] = st.pt_next[pte]
+    else:
+        steps = 1
+        while p >= 0 and st.pt_next[p] != pte:
+            p = st.pt_next[p]
+            steps += 1
+        st.cnt[C_RMAP_CHAIN_STEPS] += steps
+        if p < 0:
+            return False
+        st.pt_next[p] = st.pt_next[pte]
+    st.pt_next[pte] = -1
+    st.page_mapcount[frame] -= 1
+    return True
+
+
+@njit(cache=True)
+def page_referenced(st, frame):
+    """Test and clear the accessed bit of every pte mapping the page; how many were young."""
+    n = 0
+    p = st.page_chain[frame]
+    while p >= 0:
+        st.cnt[C_PTES_VISITED] += 1
+        e = st.pt[p]
+        if e & _PAGE_ACCESSED:
+            st.pt[p] = e & ~_PAGE_ACCESSED
+            n += 1
+        p = st.pt_next[p]
+    return n
+
+
+@njit(cache=True)
+def page_test_dirty(st, frame):
+    """Move every pte's dirty bit into PG_dirty (what try_to_unmap_one does per pte with
+    set_page_dirty); reclaim needs it before deciding whether an anonymous page needs a swap
+    slot. Returns whether the page is dirty."""
+    p = st.page_chain[frame]
+    while p >= 0:
+        st.cnt[C_PTES_VISITED] += 1
+        e = st.pt[p]
+        if e & _PAGE_DIRTY:
+            st.pt[p] = e & ~_PAGE_DIRTY
+            st.page_flags[frame] |= PG_dirty
+        p = st.pt_next[p]
+    return (st.page_flags[frame] & PG_dirty) != 0
+
+
+@njit(cache=True)
+def try_to_unmap(st, frame):
+    """Unmap the page from every mapping at once (2.5 try_to_unmap). A page in the swap cache
+    leaves a swap entry in each pte (one swap_map count per pte, swap_duplicate); any other page
+    leaves the pte empty, to be refilled by a fault from the page cache or as demand-zero.
+    Dirty bits move into PG_dirty. Returns the number of ptes unmapped."""
+    ptrs = st.g[G_PTRS]
+    swp = (st.page_flags[frame] & PG_swapcache) != 0
+    slot = st.page_private[frame]
+    n = 0
+    p = st.page_chain[frame]
+    while p >= 0:
+        st.cnt[C_PTES_VISITED] += 1
+        e = st.pt[p]
+        if e & _PAGE_DIRTY:
+            st.page_flags[frame] |= PG_dirty
+        if swp:
+            st.pt[p] = (slot << 12) | _PTE_SWAP
+            st.swap_map[slot] += 1
+        else:
+            st.pt[p] = 0
+            st.tbl_used[p // ptrs] -= 1
+        st.mm_rss[ptep_to_mm(st, p)] -= 1
+        nx = st.pt_next[p]
+        st.pt_next[p] = -1
+        p = nx
+        n += 1
+    st.page_chain[frame] = -1
+    st.page_mapcount[frame] = 0
+    st.page_count[frame] -= n
+    return n

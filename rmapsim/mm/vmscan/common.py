@@ -1,0 +1,90 @@
+"""What every reclaim policy does to a page it has chosen (the body of 2.6's shrink_page_list,
+with the seed's one-go unmap): give an anonymous page a swap slot, unmap it from every mapping
+through rmap, write it out if dirty, drop it from the swap or page cache. The policy decides
+*which* page; this decides nothing.
+
+``shrink_page`` returns True when no reference is left, after which the policy takes the page
+off its own lists and calls ``release_page``.
+"""
+from numba import njit
+
+from rmapsim.mm.filemap import pc_key, remove_from_page_cache, writepage
+from rmapsim.mm.hashtab import ht_put
+from rmapsim.mm.page_alloc import free_pages
+from rmapsim.mm.rmap import page_test_dirty, try_to_unmap
+from rmapsim.mm.state import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED,
+                              G_SHMSWAP_COUNT, PG_anon, PG_dirty, PG_locked, PG_reserved,
+                              PG_swapcache)
+from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap_page,
+                             swap_writepage)
+
+
+@njit(cache=True)
+def shrink_page(st, frame):
+    f = st.page_flags[frame]
+    if f & (PG_locked | PG_reserved):
+        return False
+    if f & PG_anon:
+        if not (f & PG_swapcache):
+            # add_to_swap. A clean anonymous page outside the swap cache was never written
+            # (it was filled with zeroes on first touch), so it needs no slot: its ptes are
+            # cleared and the next touch fills zeroes again.
+            if page_test_dirty(st, frame):
+                slot = get_swap_page(st)
+                if slot < 0:
+                    return False
+                add_to_swap_cache(st, frame, slot)
+        try_to_unmap(st, frame)
+        if st.page_flags[frame] & PG_dirty:
+            swap_writepage(st, frame, st.page_private[frame])
+            st.page_flags[frame] &= ~PG_dirty
+        if st.page_flags[frame] & PG_swapcache:
+            delete_from_swap_cache(st, frame)
+    else:
+        obj = st.page_mapping[frame]
+        if st.obj_shm[obj]:
+            # shmem_writepage: a dirty shared-anonymous page moves to a swap slot remembered
+            # per (object, index); a clean one was never written and holds zeroes.
+            if page_test_dirty(st, frame):
+                slot = get_swap_page(st)
+                if slot < 0:
+                    return False
+                try_to_unmap(st, frame)
+                st.cnt[C_SWAP_OUTS] += 1
+                if st.g[G_CHECK]:
+                    st.swap_token[slot] = st.page_token[frame]
+                st.g[G_SHMSWAP_COUNT] += ht_put(st.shmswap_keys, st.shmswap_vals,
+                                                pc_key(obj, st.page_index[frame]), slot)
+                st.page_flags[frame] &= ~PG_dirty
+            else:
+                try_to_unmap(st, frame)
+        else:
+            try_to_unmap(st, frame)
+            if st.page_flags[frame] & PG_dirty:
+                writepage(st, frame)
+                st.page_flags[frame] &= ~PG_dirty
+        remove_from_page_cache(st, frame)
+    return st.page_count[frame] == 0
+
+
+@njit(cache=True)
+def release_page(st, frame):
+    """The last reference is gone: reset struct page and give the frame back (__free_page)."""
+    st.page_flags[frame] = 0
+    st.page_count[frame] = 0
+    st.page_mapcount[frame] = 0
+    st.page_mapping[frame] = -1
+    st.page_index[frame] = 0
+    st.page_private[frame] = 0
+    st.page_chain[frame] = -1
+    st.page_token[frame] = 0
+    st.page_age[frame] = 0
+    free_pages(st, frame, 0)
+    st.g[G_LAST_FREED] = frame
+
+
+@njit(cache=True)
+def reclaimed(st, frame):
+    """Account a page freed by reclaim and release it."""
+    st.cnt[C_PAGES_FREED] += 1
+    release_page(st, frame)

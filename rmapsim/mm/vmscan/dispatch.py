@@ -1,0 +1,46 @@
+"""Route the policy hooks by ``g[G_POLICY]``, and free user pages outside reclaim."""
+from numba import njit
+
+from rmapsim.mm.state import G_POLICY, PG_lru
+from rmapsim.mm.vmscan import clock, fifo
+from rmapsim.mm.vmscan.common import release_page
+
+
+@njit(cache=True)
+def page_added(st, frame):
+    st.page_flags[frame] |= PG_lru
+    p = st.g[G_POLICY]
+    if p == fifo.ID:
+        fifo.page_added(st, frame)
+    else:
+        clock.page_added(st, frame)
+
+
+@njit(cache=True)
+def page_removed(st, frame):
+    if not (st.page_flags[frame] & PG_lru):
+        return
+    p = st.g[G_POLICY]
+    if p == fifo.ID:
+        fifo.page_removed(st, frame)
+    else:
+        clock.page_removed(st, frame)
+    st.page_flags[frame] &= ~PG_lru
+
+
+@njit(cache=True)
+def reclaim(st, nr_to_free):
+    p = st.g[G_POLICY]
+    if p == fifo.ID:
+        return fifo.reclaim(st, nr_to_free)
+    return clock.reclaim(st, nr_to_free)
+
+
+@njit(cache=True)
+def put_page(st, frame):
+    """Drop one reference; the last one frees the page (put_page -> __free_page)."""
+    c = st.page_count[frame] - 1
+    st.page_count[frame] = c
+    if c == 0:
+        page_removed(st, frame)
+        release_page(st, frame)

@@ -1,0 +1,49 @@
+"""First in, first out: reclaim the page that entered memory longest ago, referenced or not.
+
+The simplest policy there is and the baseline of every textbook; it exercises the policy
+interface with a list where ``clock`` uses a hand. In cache mode it gives exactly the misses of
+libCacheSim's FIFO. A page that cannot be freed now (swap full, locked) goes to the tail.
+"""
+from numba import njit
+
+from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_LRU_HEAD, G_NR_LRU, PG_lru
+from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.lru import lru_add_tail, lru_del
+
+NAME = "fifo"
+ID = 1
+KIND = "realistic"
+MODELS = "first-in first-out (textbook baseline; libCacheSim FIFO)"
+PARAMS = {}
+
+
+@njit(cache=True)
+def page_added(st, frame):
+    lru_add_tail(st, frame)
+
+
+@njit(cache=True)
+def page_removed(st, frame):
+    lru_del(st, frame)
+
+
+@njit(cache=True)
+def reclaim(st, nr_to_free):
+    g = st.g
+    freed = 0
+    tries = g[G_NR_LRU]
+    while freed < nr_to_free and tries > 0:
+        tries -= 1
+        f = g[G_LRU_HEAD]
+        if f < 0:
+            break
+        st.cnt[C_PAGES_SCANNED] += 1
+        lru_del(st, f)
+        if shrink_page(st, f):
+            st.page_flags[f] &= ~PG_lru
+            reclaimed(st, f)
+            freed += 1
+        else:
+            lru_add_tail(st, f)
+            st.cnt[C_RECLAIM_FAILURES] += 1
+    return freed

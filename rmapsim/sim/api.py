@@ -1,0 +1,113 @@
+"""``rmapsim.run``: replay a trace on a simulated machine under one policy."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from rmapsim.errors import TraceError, UserError
+from rmapsim.mm.debug import VIOLATIONS, check_invariants
+from rmapsim.mm.oracle import final_sweep
+from rmapsim.mm.page_alloc import init_free_area
+from rmapsim.mm.process import setup_bare
+from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
+                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME,
+                              G_ERR_KIND, G_INIT_REF, G_ZERO_FRAME, STOP_BAD_EVENT,
+                              STOP_INTEGRITY, TOKEN_ZERO, grow, new_state)
+from rmapsim.mm.vmscan import get_policy, policy_params
+from rmapsim.sim.config import build_machine
+from rmapsim.sim.progress import Progress
+from rmapsim.sim.replay import replay_chunk
+from rmapsim.sim.result import Result
+from rmapsim.trace import Trace, from_events, open_trace
+
+DEFAULT_CHECK_EVERY = 10_000
+
+
+def _as_trace(trace, format):
+    if isinstance(trace, Trace):
+        return trace
+    if isinstance(trace, np.ndarray):
+        return from_events(trace)
+    return open_trace(trace, format)
+
+
+def _bad_event_message(st, kind, ev):
+    if kind == ERR_ADDR:
+        return (f"address {int(ev['addr']):#x} is outside the "
+                f"{int(st.g[G_ADDR_LIMIT]).bit_length() - 1}-bit address space of the machine's "
+                f"page-table geometry")
+    if kind == ERR_MMAP:
+        return "malformed mmap/munmap (address not page aligned, zero length, or file id 0)"
+    if kind == ERR_PID:
+        return f"fork to pid {int(ev['arg'])}, which is alive"
+    return "bad event"
+
+
+def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
+        cache_mode=False, machine="modern", check=False, progress=False,
+        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20) -> Result:
+    """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
+
+    ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
+    invariants are verified every ``check_every`` references and after every process event, and
+    every reference checks its content token; a violation stops the run and the Result carries
+    it in ``violation`` (and ``integrity_errors`` = 1)."""
+    pol = get_policy(policy)
+    pvals, rest = policy_params(pol, params)
+    m = build_machine(machine, mem, frames, cache_mode, rest)
+    t = _as_trace(trace, format)
+    st = new_state(m, pol.ID, pvals, check)
+    st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
+    init_free_area(st, m.kernel_reserved)
+    if st.g[G_ZERO_FRAME] >= 0:
+        st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO
+    if t.bare:
+        setup_bare(st)
+    violation = None
+    base = 0
+    with Progress(t, enabled=progress) as bar:
+        for ev in t.chunks(chunk_events):
+            i = 0
+            while True:
+                status, i = replay_chunk(st, ev, i, t.bare, check_every if check else 0)
+                if status == DONE:
+                    break
+                if status == STOP_BAD_EVENT:
+                    raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]), ev[i])
+                                     ).relocate(t.locate(base + i))
+                if status == STOP_INTEGRITY:
+                    violation = _violation(st, t, base + i)
+                    break
+                st = grow(st, status)
+            base += len(ev)
+            bar.update()
+            if violation:
+                break
+    if check and violation is None:
+        code = check_invariants(st)
+        if code:
+            st.cnt[COUNTERS.index("integrity_errors")] += 1
+            violation = _describe(st, code, "at the end of the run")
+        elif final_sweep(st):
+            st.cnt[COUNTERS.index("integrity_errors")] += 1
+            violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
+                         f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
+    counters = dict(zip(COUNTERS, st.cnt.tolist()))
+    return Result(counters=counters, machine=m, policy=pol.NAME,
+                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation)
+
+
+def _describe(st, code, where):
+    a, b = int(st.g[G_ERR_A]), int(st.g[G_ERR_B])
+    return (f"invariant violated {where}: page {int(st.g[G_ERR_FRAME])}: "
+            + VIOLATIONS.get(code, "unknown violation {a} {b}").format(a=a, b=b))
+
+
+def _violation(st, t, index):
+    kind = int(st.g[G_ERR_KIND])
+    where = f"at event {index} ({t.path}, {t.locate(index)})"
+    if kind == ERR_TOKEN:
+        return (f"lost or corrupted data {where}: page {int(st.g[G_ERR_FRAME])} holds token "
+                f"{int(st.g[G_ERR_B])} but the last write there made {int(st.g[G_ERR_A])}")
+    return _describe(st, kind // 16, where)

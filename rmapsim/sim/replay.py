@@ -1,0 +1,228 @@
+"""The replay loop: one chunk of events through the simulated kernel, in compiled code.
+
+``replay_chunk`` runs events ``start..`` of a chunk and returns ``(status, index)``: ``DONE``, a
+``NEED_*`` code asking Python to grow a table before event ``index`` runs again (nothing of that
+event has happened yet), or a ``STOP_*`` code for a bad event or an integrity error.
+
+A reference is what the MMU does: walk the tables; a present pte that permits the access gets
+its accessed bit (and dirty bit on a write) and that is all; otherwise the fault handler runs
+and the access is retried. In check mode every reference also checks the content token.
+"""
+import numpy as np
+from numba import njit
+
+from rmapsim.mm.debug import check_invariants
+from rmapsim.mm.memory import FAULT_ABORT, FAULT_SEGV, handle_mm_fault
+from rmapsim.mm.mmap import exit_mmap
+from rmapsim.mm.oracle import expected_token, note_write
+from rmapsim.mm.pgtable import pt_index
+from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
+from rmapsim.mm.filemap import obj_slot
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, C_IGNORED_EVENTS,
+                              C_INTEGRITY_ERRORS, C_MISSES, C_READS, C_REFERENCES, C_SEGFAULTS, C_WRITES,
+                              DONE, ERR_ADDR, ERR_INVARIANT, ERR_MMAP, ERR_PID, ERR_TOKEN,
+                              G_CHECK, G_DISK_COUNT, G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND,
+                              G_FID_COUNT, G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS,
+                              G_MM_FREE_TOP, G_NR_OBJ, G_NR_TABLES, G_PID_COUNT, G_PTRS,
+                              G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
+                              G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ADDR_LIMIT, NEED_HASH, NEED_MM,
+                              NEED_SWAP, NEED_TABLES, NEED_VMA, STOP_BAD_EVENT, STOP_INTEGRITY)
+from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
+                                  OP_MUNMAP, OP_WRITE)
+
+
+@njit(cache=True)
+def _room(st, tables, vmas, mms):
+    """NEED_* if a table could overflow during the next event, else DONE."""
+    g = st.g
+    if g[G_TBL_FREE_TOP] < tables:
+        return NEED_TABLES
+    if g[G_VMA_FREE_TOP] < vmas:
+        return NEED_VMA
+    if g[G_MM_FREE_TOP] < mms:
+        return NEED_MM
+    burst = g[G_HIGH] + 64
+    if 2 * (g[G_DISK_COUNT] + burst) > len(st.disk_keys) \
+            or 2 * (g[G_TRUTH_COUNT] + burst) > len(st.truth_keys) \
+            or 2 * (g[G_SHMSWAP_COUNT] + burst) > len(st.shmswap_keys) \
+            or 2 * (g[G_PID_COUNT] + burst) > len(st.pid_keys) \
+            or 2 * (g[G_FID_COUNT] + burst) > len(st.fid_keys) \
+            or g[G_NR_OBJ] + 64 > len(st.obj_dev):
+        return NEED_HASH
+    if g[G_SWAP_UNBOUNDED] and g[G_SWAP_FREE] < burst:
+        return NEED_SWAP
+    return DONE
+
+
+@njit(cache=True)
+def _fail(st, i, kind, frame):
+    st.g[G_ERR_KIND] = kind
+    st.g[G_ERR_FRAME] = frame
+    st.g[G_ERR_EVENT] = i
+
+
+@njit(cache=True)
+def _mm_of(st, pid):
+    """The mm of pid, creating a process that was alive before the trace began; -2 if the
+    pid is dead (its events are ignored); -3 if no memory for a new process."""
+    g = st.g
+    if pid == g[G_LAST_PID]:
+        return g[G_LAST_MM]
+    mm = find_mm(st, pid)
+    if mm == -1:
+        mm = mm_new(st, pid)
+        if mm < 0:
+            return -3
+    if mm >= 0:
+        g[G_LAST_PID] = pid
+        g[G_LAST_MM] = mm
+    return mm
+
+
+@njit(cache=True)
+def replay_chunk(st, ev, start, bare, check_every):
+    g = st.g
+    cnt = st.cnt
+    ptrs = g[G_PTRS]
+    levels = g[G_LEVELS]
+    limit = g[G_ADDR_LIMIT]
+    check = g[G_CHECK]
+    init_ref = g[G_INIT_REF]
+    n = len(ev)
+    for i in range(start, n):
+        op = ev[i].op
+        pid = ev[i].pid
+        if op <= OP_WRITE:
+            if check:
+                r = _room(st, levels + 1, 0, 0)
+                if r != DONE:
+                    return r, i
+            addr = np.int64(ev[i].addr)
+            write = op == OP_WRITE
+            mm = _mm_of(st, pid)
+            if mm < 0:
+                if mm == -3:
+                    return NEED_MM, i
+                cnt[C_IGNORED_EVENTS] += 1
+                continue
+            if addr < 0 or addr >= limit:
+                if bare:
+                    _fail(st, i, ERR_ADDR, -1)
+                    return STOP_BAD_EVENT, i
+                cnt[C_SEGFAULTS] += 1
+                exit_mmap(st, mm)
+                continue
+            # the MMU's walk
+            slot = st.mm_pgd[mm]
+            for level in range(levels - 1, 0, -1):
+                e = st.pt[slot * ptrs + pt_index(st, level, addr)]
+                if e == 0:
+                    slot = -1
+                    break
+                slot = e >> 12
+            pte = -1
+            e = 0
+            if slot >= 0:
+                pte = slot * ptrs + pt_index(st, 0, addr)
+                e = st.pt[pte]
+            if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
+                st.pt[pte] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+            else:
+                if not check:
+                    r = _room(st, levels + 1, 0, 0)
+                    if r != DONE:
+                        return r, i
+                misses0 = cnt[C_MISSES]
+                r = handle_mm_fault(st, mm, addr, write)
+                if r == FAULT_SEGV:
+                    cnt[C_SEGFAULTS] += 1
+                    exit_mmap(st, mm)
+                    continue
+                if r == FAULT_ABORT:
+                    cnt[C_IGNORED_EVENTS] += 1
+                    continue
+                slot = st.mm_pgd[mm]
+                for level in range(levels - 1, 0, -1):
+                    slot = st.pt[slot * ptrs + pt_index(st, level, addr)] >> 12
+                pte = slot * ptrs + pt_index(st, 0, addr)
+                e = st.pt[pte]
+                if init_ref or cnt[C_MISSES] == misses0:
+                    e |= _PAGE_ACCESSED
+                st.pt[pte] = e | (_PAGE_DIRTY if write else 0)
+            cnt[C_REFERENCES] += 1
+            if write:
+                cnt[C_WRITES] += 1
+            else:
+                cnt[C_READS] += 1
+            if check:
+                frame = st.pt[pte] >> 12
+                want = expected_token(st, pte, frame)
+                if st.page_token[frame] != want:
+                    cnt[C_INTEGRITY_ERRORS] += 1
+                    _fail(st, i, ERR_TOKEN, frame)
+                    g[G_ERR_A] = want
+                    g[G_ERR_B] = st.page_token[frame]
+                    return STOP_INTEGRITY, i
+                if write:
+                    note_write(st, pte, frame)
+                if check_every > 0 and i % check_every == 0:
+                    k = check_invariants(st)
+                    if k:
+                        cnt[C_INTEGRITY_ERRORS] += 1
+                        _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
+                        return STOP_INTEGRITY, i
+            continue
+
+        # ---- process and mapping events -------------------------------------------------
+        if op == OP_FORK:
+            r = _room(st, g[G_NR_TABLES] + levels + 1, len(st.vma_free) - g[G_VMA_FREE_TOP] + 2, 3)
+        else:
+            r = _room(st, levels + 1, 3, 2)
+        if r != DONE:
+            return r, i
+        if op == OP_FILE:
+            s = obj_slot(st, np.int64(ev[i].file))
+            st.obj_dev[s] = ev[i].arg
+            continue
+        mm = _mm_of(st, pid)
+        if mm == -3:
+            return NEED_MM, i
+        if mm < 0:
+            cnt[C_IGNORED_EVENTS] += 1
+            continue
+        if op == OP_MMAP or op == OP_MUNMAP:
+            addr = np.int64(ev[i].addr)
+            length = np.int64(ev[i].length)
+            if (addr & 4095) != 0 or length <= 0:
+                _fail(st, i, ERR_MMAP, -1)
+                return STOP_BAD_EVENT, i
+            length = (length + 4095) & ~np.int64(4095)
+            if addr + length > limit or addr + length < addr:
+                _fail(st, i, ERR_ADDR, -1)
+                return STOP_BAD_EVENT, i
+            if op == OP_MUNMAP:
+                sys_munmap(st, mm, addr, length)
+            else:
+                if (ev[i].flags & MAP_FILE) and ev[i].file == 0:
+                    _fail(st, i, ERR_MMAP, -1)
+                    return STOP_BAD_EVENT, i
+                do_mmap(st, mm, addr, length, ev[i].flags, np.int64(ev[i].file),
+                        np.int64(ev[i].pgoff), 0)
+        elif op == OP_FORK:
+            child = np.int64(ev[i].arg)
+            if find_mm(st, child) >= 0:
+                _fail(st, i, ERR_PID, -1)
+                return STOP_BAD_EVENT, i
+            do_fork(st, mm, child)
+            g[G_LAST_PID] = -1
+        elif op == OP_EXEC:
+            do_exec(st, mm)
+        elif op == OP_EXIT:
+            do_exit(st, mm)
+        if check and check_every > 0:
+            k = check_invariants(st)
+            if k:
+                cnt[C_INTEGRITY_ERRORS] += 1
+                _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
+                return STOP_INTEGRITY, i
+    return DONE, n

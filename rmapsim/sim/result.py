@@ -1,0 +1,82 @@
+"""What a run reports: the kernel's counters, and simulated time from the cost model.
+
+Simulated time is derived from the counters after the run, so the hot loop keeps only integer
+counts. The machine is a uniprocessor (the seed's 486): the process's time, kswapd's CPU time
+and the I/O the reclaim waits on add up; no overlap of I/O with computation is modelled.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from rmapsim.mm.state import COUNTERS
+from rmapsim.sim.config import Costs, Machine
+
+
+def simulated_times(c: dict, k: Costs) -> dict:
+    disk_reads = c["file_reads"] - c["nfs_reads"]
+    fault_ns = (c["faults"] * k.minor_fault_ns + c["swap_ins"] * k.swap_read_ns
+                + disk_reads * k.disk_read_ns + c["nfs_reads"] * k.nfs_read_ns
+                + c["pages_zeroed"] * k.page_zero_ns + c["pages_copied"] * k.page_copy_ns)
+    # write-back time per device, split between contexts by their share of write-backs
+    wb_ns = ((c["writebacks"] - c["nfs_writes"]) * k.disk_write_ns
+             + c["nfs_writes"] * k.nfs_write_ns)
+    per_wb = wb_ns / c["writebacks"] if c["writebacks"] else 0.0
+
+    def reclaim_ns(prefix):
+        return (c[prefix + "pages_scanned"] * k.page_scan_ns
+                + c[prefix + "ptes_visited"] * k.pte_visit_ns
+                + c[prefix + "swap_outs"] * k.swap_write_ns
+                + c[prefix + "writebacks"] * per_wb)
+
+    kswapd_ns = reclaim_ns("kswapd_")
+    direct_ns = reclaim_ns("direct_")
+    rmap_ns = c["rmap_chain_steps"] * k.pte_visit_ns
+    process_ns = c["references"] * k.reference_ns + fault_ns + direct_ns + rmap_ns
+    return {
+        "sim_time_ns": int(round(process_ns + kswapd_ns)),
+        "process_time_ns": int(round(process_ns)),
+        "kswapd_time_ns": int(round(kswapd_ns)),
+        "direct_reclaim_time_ns": int(round(direct_ns)),
+        "fault_time_ns": int(round(fault_ns)),
+    }
+
+
+@dataclass
+class Result:
+    counters: dict
+    machine: Machine
+    policy: str
+    params: dict
+    trace: str
+    violation: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = {"trace": self.trace, "policy": self.policy}
+        d.update({k: int(self.counters[k]) for k in COUNTERS})
+        d.update(simulated_times(self.counters, self.machine.costs))
+        d["frames"] = self.machine.frames
+        d["geometry"] = self.machine.geometry
+        d["cache_mode"] = self.machine.cache_mode
+        d["params"] = dict(self.params)
+        d.update(self.extra)
+        if self.violation:
+            d["violation"] = self.violation
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False)
+
+    def format_line(self) -> str:
+        """One parseable line: space-separated key=value, the keys of to_dict in order."""
+        d = self.to_dict()
+        parts = []
+        for k, v in d.items():
+            if isinstance(v, dict):
+                v = ",".join(f"{a}={b}" for a, b in v.items()) or "-"
+            parts.append(f"{k}={v}")
+        return " ".join(parts)
+
+    def __getitem__(self, k):
+        return self.to_dict()[k]
