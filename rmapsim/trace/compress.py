@@ -71,8 +71,7 @@ class Source:
         elif self.codec == "xz":
             self._stream = lzma.LZMAFile(self._raw, mode="rb")
         elif self.codec == "zst":
-            self._stream = zstandard.ZstdDecompressor().stream_reader(
-                self._raw, read_across_frames=True, closefd=False)
+            self._stream = _ZstdReader(self._raw)
         else:
             self._stream = self._raw
         self.pos = 0
@@ -120,6 +119,41 @@ class Source:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompress every zstd frame of ``raw`` in turn; a stream cut inside a frame is an error
+    (``zstandard``'s ``stream_reader`` would end quietly)."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw, self._zstd = raw, zstandard.ZstdDecompressor()
+        self._frame, self._in_frame = self._zstd.decompressobj(), False
+        self._buf, self._at, self._eof = b"", 0, False
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        while self._at == len(self._buf) and not self._eof:
+            data = self._raw.read(1 << 20)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("the data ends inside a zstd frame")
+                self._eof = True
+            out = []
+            while data:
+                self._in_frame = True
+                out.append(self._frame.decompress(data))
+                data = b""
+                if self._frame.eof:
+                    data = self._frame.unused_data
+                    self._frame, self._in_frame = self._zstd.decompressobj(), False
+            self._buf, self._at = b"".join(out), 0
+        n = min(len(b), len(self._buf) - self._at)
+        b[:n] = self._buf[self._at: self._at + n]
+        self._at += n
+        return n
 
 
 def open_output(fileobj: io.BufferedIOBase, codec: str | None):
