@@ -378,3 +378,32 @@ def test_memory_traces():
 def test_chunk_size_must_be_positive():
     with pytest.raises(ValueError):
         from_pages([1]).chunks(0)
+
+
+# --- the kernels' fast paths agree with their careful paths ------------------------------------
+
+def _canonical_lines(fmt, rng, n):
+    pages = rng.integers(0, 1 << 52, n, dtype=np.uint64) >> rng.integers(0, 52, n).astype(np.uint64)
+    if fmt in ("txt", "lirs"):
+        return [f"{p}" for p in pages.tolist()]
+    if fmt == "rwpages":
+        return [f"{'RW'[w]} {p:x}" for w, p in zip(rng.integers(0, 2, n).tolist(), pages.tolist())]
+    if fmt == "lackey":
+        kinds = rng.choice(["I ", " L", " S", " M"], n)
+        addrs = rng.integers(0, 1 << 60, n, dtype=np.uint64) >> rng.integers(0, 60, n).astype(np.uint64)
+        sizes = rng.choice([1, 2, 4, 8, 16, 64, 512, 4096], n)
+        return [f"{k} {a:08x},{s}" for k, a, s in zip(kinds, addrs.tolist(), sizes.tolist())]
+    return [f"{'RW'[w]} {p} {a:#x}" for w, p, a in zip(rng.integers(0, 2, n).tolist(),
+                                                       rng.integers(0, 1 << 32, n).tolist(),
+                                                       rng.integers(0, 1 << 64, n, dtype=np.uint64).tolist())]
+
+
+@pytest.mark.parametrize("fmt", ["txt", "lirs", "rwpages", "lackey", "text"])
+def test_fast_and_careful_paths_agree(tmp_path, fmt):
+    lines = _canonical_lines(fmt, np.random.default_rng(5), 3000)
+    fast, careful = tmp_path / "fast", tmp_path / "careful"
+    fast.write_text("\n".join(lines) + "\n")
+    careful.write_text("".join(f" {ln} \r\n" for ln in lines))      # blanks force the careful path
+    a = open_trace(fast, format=fmt).read_all()
+    b = open_trace(careful, format=fmt).read_all()
+    assert len(a) >= len(lines) and np.array_equal(a, b)

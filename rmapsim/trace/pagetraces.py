@@ -31,6 +31,7 @@ from rmapsim.trace.lexer import (E_FULL, E_OK, E_PAGE, E_SIZE, E_SYNTAX, E_TOO_B
 from rmapsim.trace.textscan import LineReader, scan
 
 SHIFT = np.uint64(12)
+SHIFT4 = np.uint64(4)
 U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -101,13 +102,37 @@ def page_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, rw, markers):
 def lackey_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, instructions):
     """valgrind lackey ``--trace-mem=yes`` lines."""
     while pos < end and n < cap:
-        if pos + 1 < end and ((a[pos] == 61 and a[pos + 1] == 61) or (a[pos] == 45 and a[pos + 1] == 45)):
-            i = pos                           # '==pid==' or '--pid--' message: skip the line
-            while i < end and a[i] != NL:
+        # fast path for lackey's own 'I  %08lx,%lu' / ' L %08lx,%lu' lines, written out in full
+        # because numba does not inline calls; kind 0 sends the line to the careful path
+        kind, v, size, i = 0, np.uint64(0), np.uint64(0), pos + 3
+        if i < end and a[pos + 2] == 32:
+            if a[pos] == 73 and a[pos + 1] == 32:
+                kind = 73
+            elif a[pos] == 32 and (a[pos + 1] == 76 or a[pos + 1] == 83 or a[pos + 1] == 77):
+                kind = a[pos + 1]
+            while kind and i < end and HEX_DIGIT[a[i]] != 255:
+                v = (v << SHIFT4) | np.uint64(HEX_DIGIT[a[i]])
                 i += 1
-        else:
-            i = skip_blank(a, pos, end)
-        if i < end and a[i] != NL:
+            digits = i - pos - 3
+            if i < end and a[i] == 44 and 0 < digits <= 15:
+                i += 1
+                first = i
+                while i < end and DEC_DIGIT[a[i]] != 255 and i - first < 5:
+                    size = size * np.uint64(10) + np.uint64(DEC_DIGIT[a[i]])
+                    i += 1
+                if not (0 < i - first <= 4 and (i == end or a[i] == NL) and np.uint64(0) < size <= np.uint64(4096)):
+                    kind = 0
+            else:
+                kind = 0
+        if kind == 0:
+            if pos + 1 < end and ((a[pos] == 61 and a[pos + 1] == 61) or (a[pos] == 45 and a[pos + 1] == 45)):
+                i = skip_line(a, pos, end)    # '==pid==' or '--pid--' message
+            else:
+                i = skip_blank(a, pos, end)
+            if i == end or a[i] == NL:
+                pos = i + 1
+                line += 1
+                continue
             kind = a[i]
             if kind != 73 and kind != 76 and kind != 83 and kind != 77:   # I L S M
                 return n, pos, line, E_SYNTAX
@@ -127,26 +152,26 @@ def lackey_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, instructions)
                 return n, pos, line, E_SIZE
             if size == np.uint64(0):
                 size = np.uint64(1)
-            if v > U64_MAX - size + np.uint64(1):
-                return n, pos, line, E_TOO_BIG
-            if kind != 73 or instructions:
-                last = (v + size - np.uint64(1)) >> SHIFT
-                cross = last != (v >> SHIFT)
-                k = (2 if kind == 77 else 1) * (2 if cross else 1)
-                if n + k > cap:
-                    return n, pos, line, E_FULL
-                for w in range(2):
-                    if (w == 0 and kind == 83) or (w == 1 and kind != 77 and kind != 83):
-                        continue
-                    op[n] = OP_WRITE if (kind == 83 or w == 1) else OP_READ
-                    addr[n] = v
+        if v > U64_MAX - size + np.uint64(1):
+            return n, pos, line, E_TOO_BIG
+        if kind != 73 or instructions:
+            last = (v + size - np.uint64(1)) >> SHIFT
+            cross = last != (v >> SHIFT)
+            k = (2 if kind == 77 else 1) * (2 if cross else 1)
+            if n + k > cap:
+                return n, pos, line, E_FULL
+            for w in range(2):
+                if (w == 0 and kind == 83) or (w == 1 and kind != 77 and kind != 83):
+                    continue
+                op[n] = OP_WRITE if (kind == 83 or w == 1) else OP_READ
+                addr[n] = v
+                lines[n] = line
+                n += 1
+                if cross:
+                    op[n] = op[n - 1]
+                    addr[n] = last << SHIFT
                     lines[n] = line
                     n += 1
-                    if cross:
-                        op[n] = op[n - 1]
-                        addr[n] = last << SHIFT
-                        lines[n] = line
-                        n += 1
         pos = i + 1
         line += 1
     return n, pos, line, E_OK
