@@ -124,7 +124,7 @@ def test_text_errors(tmp_path, fmt, text, line, message):
     assert str(e).startswith(f"{path}:{line}: ")
 
 
-def test_line_too_long(tmp_path, monkeypatch):
+def test_line_too_long_across_blocks(tmp_path, monkeypatch):
     from rmapsim.trace import textscan
     monkeypatch.setattr(textscan, "MAX_LINE", 100)
     monkeypatch.setattr(textscan, "BLOCK", 64)
@@ -232,3 +232,13 @@ def _mutated(draw):
 def test_fuzz_mutated_valid_files(case):
     fmt, data, name, detect = case
     _only_trace_errors(data, name, None if detect else fmt)
+
+
+def test_line_too_long_after_good_lines_in_one_block(tmp_path, monkeypatch):
+    from rmapsim.trace import textscan
+    monkeypatch.setattr(textscan, "MAX_LINE", 100)
+    monkeypatch.setattr(textscan, "BLOCK", 256)       # 50 good lines and 156 bytes of line 51
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"1\n" * 50 + b"3" * 500 + b"\n")
+    e = _fails(path)
+    assert e.line == 51 and "line longer than 100 bytes" in str(e)

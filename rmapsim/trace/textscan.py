@@ -55,11 +55,6 @@ def scan(src, kernel, options=(), size=1 << 20, syntax="malformed line", slow=No
             tail = b""
         else:
             cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                if len(buf) > MAX_LINE:
-                    raise TraceError(path, f"line longer than {MAX_LINE} bytes", line=line)
-                tail = buf
-                continue
             buf, tail = buf[:cut], buf[cut:]
         a = np.frombuffer(buf, np.uint8)
         pos, end = 0, len(a)
@@ -86,6 +81,8 @@ def scan(src, kernel, options=(), size=1 << 20, syntax="malformed line", slow=No
                 yield ev[:n], lines[:n]
                 ev, op, pid, addr, lines = fresh()
                 n = 0
+        if len(tail) > MAX_LINE:                # the unfinished line is line ``line``
+            raise TraceError(path, f"line longer than {MAX_LINE} bytes", line=line)
         if eof:
             break
     if n:
