@@ -58,41 +58,34 @@ def page_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, rw, markers):
             v = v * base + np.uint64(d)
             k += 1
         if ok and 0 < k - i <= limit and (k == end or a[k] == NL):
-            op[n] = o
-            addr[n] = v << SHIFT
-            lines[n] = line
-            n += 1
-            pos = k + 1
-            line += 1
-            continue
-        # anything else: the careful path
-        i = skip_blank(a, pos, end)
-        if i < end and a[i] != NL:
-            c = a[i]
-            if rw and c == 35:                # '#' comment
-                i = skip_line(a, i, end)
-            elif markers and c == 42:         # '*' marker
-                i = line_end(a, i + 1, end, False)
+            i = k
+        else:                                 # anything else: the careful path
+            i = skip_blank(a, pos, end)
+            c = a[i] if i < end else NL
+            if c == NL or (rw and c == 35) or (markers and c == 42):   # blank, '#' comment, '*'
+                i = line_end(a, i + 1, end, False) if c == 42 else skip_line(a, i, end)
                 if i < 0:
                     return n, pos, line, E_SYNTAX
+                pos = i + 1
+                line += 1
+                continue
+            o = OP_READ
+            if not rw:
+                v, i, err = parse_dec(a, i, end)
+            elif c == 82 or c == 114 or c == 87 or c == 119:    # R r W w
+                o = OP_WRITE if c == 87 or c == 119 else OP_READ
+                v, i, err = parse_field(a, i + 1, end, True)
             else:
-                o = OP_READ
-                if not rw:
-                    v, i, err = parse_dec(a, i, end)
-                elif c == 82 or c == 114 or c == 87 or c == 119:    # R r W w
-                    o = OP_WRITE if c == 87 or c == 119 else OP_READ
-                    v, i, err = parse_field(a, i + 1, end, True)
-                else:
-                    return n, pos, line, E_SYNTAX
-                if err == E_OK:
-                    i = line_end(a, i, end, rw)
-                    err = E_SYNTAX if i < 0 else (E_PAGE if v > PAGE_MAX else E_OK)
-                if err != E_OK:
-                    return n, pos, line, err
-                op[n] = o
-                addr[n] = v << SHIFT
-                lines[n] = line
-                n += 1
+                return n, pos, line, E_SYNTAX
+            if err == E_OK:
+                i = line_end(a, i, end, rw)
+                err = E_SYNTAX if i < 0 else (E_PAGE if v > PAGE_MAX else E_OK)
+            if err != E_OK:
+                return n, pos, line, err
+        op[n] = o
+        addr[n] = v << SHIFT
+        lines[n] = line
+        n += 1
         pos = i + 1
         line += 1
     return n, pos, line, E_OK

@@ -45,7 +45,7 @@ def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
         # fast path for the writer's own 'R|W <decimal pid> 0x<hex addr>\n', written out in full
         # because numba does not inline calls
         c = a[pos]
-        p, v, k = np.uint64(0), np.uint64(0), pos + 2
+        p, v, k, fast = np.uint64(0), np.uint64(0), pos + 2, False
         if (c == 82 or c == 87) and k < end and a[pos + 1] == 32:
             while k < end and DEC_DIGIT[a[k]] != 255:
                 p = p * np.uint64(10) + np.uint64(DEC_DIGIT[a[k]])
@@ -57,18 +57,15 @@ def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
                 while k < end and HEX_DIGIT[a[k]] != 255:
                     v = (v << np.uint64(4)) | np.uint64(HEX_DIGIT[a[k]])
                     k += 1
-                if 0 < k - start <= 16 and (k == end or a[k] == NL):
-                    op[n] = OP_READ if c == 82 else OP_WRITE
-                    pid[n] = p
-                    addr[n] = v
-                    lines[n] = line
-                    n += 1
-                    pos = k + 1
-                    line += 1
-                    continue
-        # anything else: the careful path
-        i = skip_blank(a, pos, end)
-        if i < end and a[i] != NL and a[i] != 35:
+                fast = 0 < k - start <= 16 and (k == end or a[k] == NL)
+        if fast:
+            i = k
+        else:                                 # anything else: the careful path
+            i = skip_blank(a, pos, end)
+            if i == end or a[i] == NL or a[i] == 35:
+                pos = line_end(a, i, end, True) + 1
+                line += 1
+                continue
             c = a[i]
             if c != 82 and c != 87:
                 return n, pos, line, E_SLOW
@@ -81,13 +78,11 @@ def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
             i = line_end(a, i, end, True)
             if i < 0:
                 return n, pos, line, E_SLOW
-            op[n] = OP_READ if c == 82 else OP_WRITE
-            pid[n] = p
-            addr[n] = v
-            lines[n] = line
-            n += 1
-        else:
-            i = line_end(a, i, end, True)
+        op[n] = OP_READ if c == 82 else OP_WRITE
+        pid[n] = p
+        addr[n] = v
+        lines[n] = line
+        n += 1
         pos = i + 1
         line += 1
     return n, pos, line, E_OK
