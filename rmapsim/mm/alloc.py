@@ -18,7 +18,7 @@ reclaim here happens only when kswapd cannot keep up at all (it freed too little
 
 Cache mode has no watermarks and no kswapd: a fault into full memory reclaims exactly one page.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.mmap import exit_mmap
 from rmapsim.mm.page_alloc import rmqueue
@@ -33,7 +33,7 @@ from rmapsim.mm.vmscan.dispatch import reclaim
 SWAP_CLUSTER_MAX = 32
 
 
-@njit(cache=True)
+@kernel
 def _reclaim_as(st, nr, scanned, ptes, freed_c, swapouts, writebacks):
     """Run the policy's reclaim and credit its work to one context's counters."""
     c = st.cnt
@@ -51,7 +51,7 @@ def _reclaim_as(st, nr, scanned, ptes, freed_c, swapouts, writebacks):
     return freed
 
 
-@njit(cache=True)
+@kernel
 def kswapd(st):
     """Woken below ``low``: free pages until ``high`` or until a pass frees nothing."""
     g = st.g
@@ -64,7 +64,7 @@ def kswapd(st):
             break
 
 
-@njit(cache=True)
+@kernel
 def oom_kill(st):
     """Kill the process with the largest RSS; False if there is none to kill."""
     best = -1
@@ -80,7 +80,7 @@ def oom_kill(st):
     return True
 
 
-@njit(cache=True)
+@kernel
 def alloc_pages(st, order, mm):
     """A block of 2**order frames for process ``mm`` (-1 for the kernel itself), or -1 when
     there is none even after reclaim and OOM kills, or when ``mm`` itself was killed: the

@@ -4,7 +4,7 @@ page (or slot) in ``g[G_ERR_FRAME]`` and two details in ``g[G_ERR_A]``, ``g[G_ER
 ``VIOLATIONS`` words them. Cost is O(frames + page-table entries + swap slots) per check.
 """
 import numpy as np
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import (_PAGE_PRESENT, _PTE_SWAP, G_CACHE_MODE, G_ERR_A, G_ERR_B,
                               G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE, G_PTRS, G_SWAP_FREE,
@@ -30,7 +30,7 @@ VIOLATIONS = {
 }
 
 
-@njit(cache=True)
+@kernel
 def _bad(st, code, frame, a, b):
     st.g[G_ERR_FRAME] = frame
     st.g[G_ERR_A] = a
@@ -38,7 +38,7 @@ def _bad(st, code, frame, a, b):
     return code
 
 
-@njit(cache=True)
+@kernel
 def check_invariants(st):
     g = st.g
     n = g[G_NR_FRAMES]

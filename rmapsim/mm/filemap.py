@@ -13,6 +13,8 @@ every block written back, and a block never written holds its initial content ``
 import numpy as np
 from numba import njit
 
+from rmapsim.jit import kernel
+
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.state import (C_FILE_READS, C_NFS_READS, C_NFS_WRITES, C_WRITEBACKS, G_CHECK,
                               G_DISK_COUNT, G_FID_COUNT, G_NR_OBJ, G_PC_COUNT, OBJ_SHIFT,
@@ -25,7 +27,7 @@ def pc_key(obj, pgoff):
     return (obj << OBJ_SHIFT) | pgoff
 
 
-@njit(cache=True)
+@kernel
 def obj_slot(st, fid):
     """The object slot of a trace's file id, made on first use (device: disk)."""
     s = ht_get(st.fid_keys, st.fid_vals, fid)
@@ -39,7 +41,7 @@ def obj_slot(st, fid):
     return s
 
 
-@njit(cache=True)
+@kernel
 def shm_obj_new(st):
     s = st.g[G_NR_OBJ]
     st.g[G_NR_OBJ] = s + 1
@@ -48,12 +50,12 @@ def shm_obj_new(st):
     return s
 
 
-@njit(cache=True)
+@kernel
 def find_get_page(st, obj, pgoff):
     return ht_get(st.pc_keys, st.pc_vals, pc_key(obj, pgoff))
 
 
-@njit(cache=True)
+@kernel
 def add_to_page_cache(st, frame, obj, pgoff):
     st.page_mapping[frame] = obj
     st.page_index[frame] = pgoff
@@ -61,7 +63,7 @@ def add_to_page_cache(st, frame, obj, pgoff):
     st.g[G_PC_COUNT] += ht_put(st.pc_keys, st.pc_vals, pc_key(obj, pgoff), frame)
 
 
-@njit(cache=True)
+@kernel
 def remove_from_page_cache(st, frame):
     obj = st.page_mapping[frame]
     st.g[G_PC_COUNT] -= ht_del(st.pc_keys, st.pc_vals, pc_key(obj, st.page_index[frame]))
@@ -70,7 +72,7 @@ def remove_from_page_cache(st, frame):
     st.page_count[frame] -= 1
 
 
-@njit(cache=True)
+@kernel
 def file_token(key):
     """Initial content of a file block never written back: a fixed mix of its key (splitmix64
     finaliser), with a high bit no written token ever has."""
@@ -81,7 +83,7 @@ def file_token(key):
     return np.int64(z >> np.uint64(2)) | TOKEN_FILE_BIT
 
 
-@njit(cache=True)
+@kernel
 def backing_token(st, obj, pgoff):
     """What the backing store holds for a block: the last write-back, else its initial content
     (zeroes for shared anonymous memory)."""
@@ -92,7 +94,7 @@ def backing_token(st, obj, pgoff):
     return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
 
 
-@njit(cache=True)
+@kernel
 def readpage(st, frame, obj, pgoff):
     """A page-cache miss reads the block from the file's device."""
     st.cnt[C_FILE_READS] += 1
@@ -102,7 +104,7 @@ def readpage(st, frame, obj, pgoff):
         st.page_token[frame] = backing_token(st, obj, pgoff)
 
 
-@njit(cache=True)
+@kernel
 def writepage(st, frame):
     """Write a dirty page-cache page back to its file."""
     obj = st.page_mapping[frame]

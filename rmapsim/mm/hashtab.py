@@ -9,6 +9,8 @@ table, the file-id table and the oracle's truth tables all use this. A key is ne
 import numpy as np
 from numba import njit
 
+from rmapsim.jit import kernel
+
 from rmapsim.mm.state import HASH_EMPTY
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -19,7 +21,7 @@ def _slot(key, mask):
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(20)) & mask
 
 
-@njit(cache=True)
+@kernel
 def ht_get(keys, vals, key):
     """Value stored under key, or -1."""
     mask = len(keys) - 1
@@ -33,7 +35,7 @@ def ht_get(keys, vals, key):
         i = (i + 1) & mask
 
 
-@njit(cache=True)
+@kernel
 def ht_put(keys, vals, key, val):
     """Insert or overwrite; returns 1 if a new entry was made, 0 if one was overwritten."""
     mask = len(keys) - 1
@@ -50,7 +52,7 @@ def ht_put(keys, vals, key, val):
         i = (i + 1) & mask
 
 
-@njit(cache=True)
+@kernel
 def ht_del(keys, vals, key):
     """Remove key; returns 1 if it was there. Backward-shift keeps probe chains unbroken."""
     mask = len(keys) - 1
@@ -85,7 +87,7 @@ def rehash(keys, vals, new_size):
     return nk, nv
 
 
-@njit(cache=True)
+@kernel
 def _rehash_into(keys, vals, nk, nv):
     for i in range(len(keys)):
         if keys[i] != HASH_EMPTY:

@@ -21,7 +21,7 @@ Every function returns ``FAULT_OK``, ``FAULT_SEGV`` (no vma, or a write to a rea
 A page being copied or mapped is PG_locked while memory is allocated, so reclaim leaves it be.
 """
 import numpy as np
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.alloc import alloc_pages
 from rmapsim.mm.filemap import add_to_page_cache, find_get_page, pc_key, readpage
@@ -45,7 +45,7 @@ FAULT_SEGV = 1
 FAULT_ABORT = 2
 
 
-@njit(cache=True)
+@kernel
 def alloc_table_frame(st, mm, order):
     """A frame for a page-table page: off-RAM (-1) in cache mode, else from the allocator,
     marked as a page table (PG_reserved: reclaim never takes it). -2 if none."""
@@ -60,7 +60,7 @@ def alloc_table_frame(st, mm, order):
     return f
 
 
-@njit(cache=True)
+@kernel
 def pte_alloc(st, mm, vaddr):
     """Walk to the pte for vaddr, allocating missing tables (pte tables with order 1: the ptes
     and the parallel next-pte page, as in the seed). -1 if memory ran out or mm was killed.
@@ -83,7 +83,7 @@ def pte_alloc(st, mm, vaddr):
     return slot * ptrs + pt_index(st, 0, vaddr)
 
 
-@njit(cache=True)
+@kernel
 def _fault_done(st, major):
     st.cnt[C_FAULTS] += 1
     if major:
@@ -92,7 +92,7 @@ def _fault_done(st, major):
         st.cnt[C_MINOR_FAULTS] += 1
 
 
-@njit(cache=True)
+@kernel
 def set_pte_page(st, mm, pte, frame, flags):
     """Point a pte at a page and account the new mapping (rmap, count, RSS)."""
     if st.pt[pte] == 0:
@@ -103,7 +103,7 @@ def set_pte_page(st, mm, pte, frame, flags):
     st.mm_rss[mm] += 1
 
 
-@njit(cache=True)
+@kernel
 def new_anon_page(st, mm, token):
     """A fresh private anonymous frame holding ``token`` (-1 if none could be had)."""
     f = alloc_pages(st, 0, mm)
@@ -115,7 +115,7 @@ def new_anon_page(st, mm, token):
     return f
 
 
-@njit(cache=True)
+@kernel
 def do_anonymous_page(st, mm, v, pte, write):
     z = st.g[G_ZERO_FRAME]
     if not write and z >= 0 and not (st.vma_flags[v] & VM_NOZEROPAGE):
@@ -139,7 +139,7 @@ def do_anonymous_page(st, mm, v, pte, write):
     return FAULT_OK
 
 
-@njit(cache=True)
+@kernel
 def cow_copy(st, mm, pte, old, was_mapped):
     """Give pte a private copy of page ``old`` (break_cow). ``old`` is locked meanwhile."""
     st.page_flags[old] |= PG_locked
@@ -158,7 +158,7 @@ def cow_copy(st, mm, pte, old, was_mapped):
     return FAULT_OK
 
 
-@njit(cache=True)
+@kernel
 def do_no_page(st, mm, v, vaddr, pte, write):
     obj = st.vma_obj[v]
     pgoff = st.vma_pgoff[v] + ((vaddr - st.vma_start[v]) >> 12)
@@ -204,7 +204,7 @@ def do_no_page(st, mm, v, vaddr, pte, write):
     return FAULT_OK
 
 
-@njit(cache=True)
+@kernel
 def do_wp_page(st, mm, v, pte, count_fault):
     e = st.pt[pte]
     f = e >> 12
@@ -234,7 +234,7 @@ def do_wp_page(st, mm, v, pte, count_fault):
     return cow_copy(st, mm, pte, f, True)
 
 
-@njit(cache=True)
+@kernel
 def do_swap_page(st, mm, v, pte, write):
     slot = st.pt[pte] >> 12
     f = st.swap_cache[slot]
@@ -263,7 +263,7 @@ def do_swap_page(st, mm, v, pte, write):
     return FAULT_OK
 
 
-@njit(cache=True)
+@kernel
 def handle_mm_fault(st, mm, vaddr, write):
     v = find_vma(st, mm, vaddr)
     if v < 0:

@@ -6,7 +6,7 @@ Addresses are bytes, page aligned; a vma covers [vma_start, vma_end).
 
 Nothing here allocates memory, so OOM handling (``alloc.py``) may call ``exit_mmap``.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import remove_from_page_cache
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
@@ -22,7 +22,7 @@ from rmapsim.mm.vmscan.dispatch import page_removed, put_page
 from rmapsim.mm.vmscan.common import release_page
 
 
-@njit(cache=True)
+@kernel
 def find_vma(st, mm, addr):
     """The vma containing addr, or -1."""
     c = st.mm_mmap_cache[mm]
@@ -39,7 +39,7 @@ def find_vma(st, mm, addr):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def vma_link(st, mm, start, end, flags, obj, pgoff):
     """Insert a new vma in address order (the range must be free). Returns its index."""
     top = st.g[G_VMA_FREE_TOP] - 1
@@ -65,7 +65,7 @@ def vma_link(st, mm, start, end, flags, obj, pgoff):
     return v
 
 
-@njit(cache=True)
+@kernel
 def _vma_free(st, v):
     obj = st.vma_obj[v]
     if obj >= 0:
@@ -79,7 +79,7 @@ def _vma_free(st, v):
     st.g[G_VMA_FREE_TOP] = top + 1
 
 
-@njit(cache=True)
+@kernel
 def shm_release(st, obj):
     """The last mapping of a shared anonymous object is gone: its pages and swap slots go too.
     Scans the page-cache and shmswap tables; objects die rarely."""
@@ -103,7 +103,7 @@ def shm_release(st, obj):
                 again = True
 
 
-@njit(cache=True)
+@kernel
 def free_swap_and_cache(st, slot):
     """Drop a pte's swap reference; if only the swap cache still holds the slot and nobody
     maps the cached page, free the page now rather than leave it for reclaim."""
@@ -117,7 +117,7 @@ def free_swap_and_cache(st, slot):
                 release_page(st, f)
 
 
-@njit(cache=True)
+@kernel
 def zap_pte(st, mm, p):
     """Clear one pte, dropping what it held."""
     e = st.pt[p]
@@ -141,7 +141,7 @@ def zap_pte(st, mm, p):
     st.pt_tok[p] = 0
 
 
-@njit(cache=True)
+@kernel
 def free_empty_tables(st, slot):
     """Free a pte table left empty and every parent that becomes empty (not the pgd)."""
     ptrs = st.g[G_PTRS]
@@ -159,7 +159,7 @@ def free_empty_tables(st, slot):
         slot = parent
 
 
-@njit(cache=True)
+@kernel
 def zap_page_range(st, mm, start, end):
     ptrs = st.g[G_PTRS]
     span = 1 << (12 + st.g[G_BITS])
@@ -182,7 +182,7 @@ def zap_page_range(st, mm, start, end):
         addr = hi
 
 
-@njit(cache=True)
+@kernel
 def do_munmap(st, mm, start, end):
     """Unmap [start, end): zap the ptes, then trim, split or remove the vmas it overlaps
     (needs one free vma slot for a split)."""
@@ -223,7 +223,7 @@ def do_munmap(st, mm, start, end):
         v = st.vma_next[v]
 
 
-@njit(cache=True)
+@kernel
 def exit_mmap(st, mm):
     """Tear down an address space: every vma unmapped, every table freed, the mm slot and its
     pid released (exit_mmap + mmput)."""

@@ -13,7 +13,7 @@ A reference whose frame holds another token is lost or corrupted data: a bug in 
 kernel, reported with the page and the event.
 """
 import numpy as np
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import backing_token, file_token, pc_key
 from rmapsim.mm.hashtab import ht_get, ht_put
@@ -21,7 +21,7 @@ from rmapsim.mm.state import (_PAGE_PRESENT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_PT
                               G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT, TOKEN_ZERO)
 
 
-@njit(cache=True)
+@kernel
 def object_truth(st, obj, pgoff):
     key = pc_key(obj, pgoff)
     t = ht_get(st.truth_keys, st.truth_vals, key)
@@ -30,7 +30,7 @@ def object_truth(st, obj, pgoff):
     return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
 
 
-@njit(cache=True)
+@kernel
 def expected_token(st, pte, frame):
     t = st.pt_tok[pte]
     if t != 0:
@@ -41,7 +41,7 @@ def expected_token(st, pte, frame):
     return TOKEN_ZERO
 
 
-@njit(cache=True)
+@kernel
 def note_write(st, pte, frame):
     """A write through pte: the page gets a fresh token and the oracle records it."""
     t = st.g[G_TOKEN]
@@ -55,7 +55,7 @@ def note_write(st, pte, frame):
         st.pt_tok[pte] = t
 
 
-@njit(cache=True)
+@kernel
 def final_sweep(st):
     """At the end of a run: every write still owed to some process or file must be somewhere --
     in its frame, its swap slot or its file block. Returns 0, or 1 with the frame/slot and the

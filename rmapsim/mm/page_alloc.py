@@ -14,13 +14,13 @@ assume), so freed frames go on a LIFO stack (order-0 list, no merging) that star
 This module only moves frames between free and allocated; the policy of *when* to reclaim is in
 ``mm/vmscan/``, and ``mm/oom_kill.py`` joins the two.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import (G_CACHE_MODE, G_MAX_ORDER, G_NR_FRAMES, G_NR_FREE, PG_buddy,
                               PG_reserved, PG_zero, G_ZERO_FRAME, G_ZERO_PAGE)
 
 
-@njit(cache=True)
+@kernel
 def _list_add(st, frame, order):
     head = st.free_head[order]
     st.free_next[frame] = head
@@ -32,7 +32,7 @@ def _list_add(st, frame, order):
     st.page_private[frame] = order
 
 
-@njit(cache=True)
+@kernel
 def _list_del(st, frame, order):
     nx = st.free_next[frame]
     pv = st.free_prev[frame]
@@ -48,7 +48,7 @@ def _list_del(st, frame, order):
     st.page_private[frame] = 0
 
 
-@njit(cache=True)
+@kernel
 def free_pages(st, frame, order):
     """__free_pages: return a block of 2**order frames, merging with free buddies."""
     g = st.g
@@ -70,7 +70,7 @@ def free_pages(st, frame, order):
     _list_add(st, frame, order)
 
 
-@njit(cache=True)
+@kernel
 def rmqueue(st, order):
     """__rmqueue_smallest + expand: a block of 2**order frames, or -1 if none is free."""
     g = st.g
@@ -88,7 +88,7 @@ def rmqueue(st, order):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def init_free_area(st, reserved):
     """Boot: frames below ``reserved`` belong to the kernel (image, mem_map); the last of them is
     the ZERO_PAGE when the machine has one. Everything above is handed to the allocator in the
@@ -116,7 +116,7 @@ def init_free_area(st, reserved):
         f += 1 << o
 
 
-@njit(cache=True)
+@kernel
 def nr_free_blocks(st, order):
     """Length of the free list of one order (for fragmentation reports and the checker)."""
     c = 0

@@ -17,6 +17,8 @@ information 2.5's rmap later kept in the page-table page's struct page (``mappin
 """
 from numba import njit
 
+from rmapsim.jit import kernel
+
 from rmapsim.mm.state import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTRS, G_TBL_FREE_TOP,
                               C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
 
@@ -26,7 +28,7 @@ def pt_index(st, level, vaddr):
     return ((vaddr >> 12) >> (st.g[G_BITS] * level)) & (st.g[G_PTRS] - 1)
 
 
-@njit(cache=True)
+@kernel
 def pte_offset(st, mm, vaddr):
     """Walk mm's tables to the pte for vaddr without allocating; -1 if a table is missing."""
     g = st.g
@@ -40,7 +42,7 @@ def pte_offset(st, mm, vaddr):
     return slot * ptrs + pt_index(st, 0, vaddr)
 
 
-@njit(cache=True)
+@kernel
 def table_take(st, mm, level, base, parent_entry, frame):
     """Install a fresh table (a pool slot backed by ``frame``, -1 off-RAM in cache mode)."""
     g = st.g
@@ -69,7 +71,7 @@ def table_take(st, mm, level, base, parent_entry, frame):
     return slot
 
 
-@njit(cache=True)
+@kernel
 def table_release(st, slot):
     """Unhook an empty table from its parent and return its slot; the caller frees the frame
     (``tbl_frame``) with the order it was allocated with (1 for pte tables, 0 above)."""
@@ -89,19 +91,19 @@ def table_release(st, slot):
     g[G_NR_TABLES] -= 1
 
 
-@njit(cache=True)
+@kernel
 def table_order(st, slot):
     return 1 if st.tbl_level[slot] == 0 else 0
 
 
-@njit(cache=True)
+@kernel
 def pte_getpmd(st, pte):
     """The seed's pte_getpmd: address of the pmd entry that points at this pte's table. With
     the pmd folded (i386 two-level) that is the pgd entry itself."""
     return st.tbl_parent[pte // st.g[G_PTRS]]
 
 
-@njit(cache=True)
+@kernel
 def pmd_getpgd(st, pmd):
     """The seed's pmd_getpgd: climb from a pmd entry to the pgd entry above it (through the pud
     on four-level tables); identity when the pmd is folded."""
@@ -113,25 +115,25 @@ def pmd_getpgd(st, pmd):
     return e
 
 
-@njit(cache=True)
+@kernel
 def pgd_getmm(st, pgd):
     """The seed's pgd_getmm: the mm_struct that owns a pgd."""
     return st.tbl_mm[pgd // st.g[G_PTRS]]
 
 
-@njit(cache=True)
+@kernel
 def ptep_to_mm(st, pte):
     return pgd_getmm(st, pmd_getpgd(st, pte_getpmd(st, pte)))
 
 
-@njit(cache=True)
+@kernel
 def ptep_to_address(st, pte):
     """2.5's ptep_to_address: table base + index * PAGE_SIZE."""
     ptrs = st.g[G_PTRS]
     return st.tbl_base[pte // ptrs] + ((pte % ptrs) << 12)
 
 
-@njit(cache=True)
+@kernel
 def next_leaf(st, mm, addr, end):
     """First pte table at or after addr (below end) that exists in mm: returns (slot, its base
     address) or (-1, end). Skips absent upper-level entries whole, so walking a huge sparse vma

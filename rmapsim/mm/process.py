@@ -9,7 +9,7 @@ count. This is the fork cost that made pte-chain rmap controversial (reference s
 Functions that allocate can trigger reclaim and the OOM killer; they return False when the
 process they work for was killed meanwhile.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import obj_slot, shm_obj_new
 from rmapsim.mm.hashtab import ht_get, ht_put
@@ -26,13 +26,13 @@ from rmapsim.mm.swap import swap_duplicate
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 
 
-@njit(cache=True)
+@kernel
 def find_mm(st, pid):
     """mm of a live pid; -1 if never seen; -2 if it has exited or was killed."""
     return ht_get(st.pid_keys, st.pid_vals, pid)
 
 
-@njit(cache=True)
+@kernel
 def mm_new(st, pid):
     """A process with an empty address space (mm_alloc + pgd_alloc); -1 if no memory."""
     top = st.g[G_MM_FREE_TOP] - 1
@@ -59,7 +59,7 @@ def mm_new(st, pid):
     return mm
 
 
-@njit(cache=True)
+@kernel
 def copy_page_range(st, src, dst, start, end, shared):
     ptrs = st.g[G_PTRS]
     span = 1 << (12 + st.g[G_BITS])
@@ -104,7 +104,7 @@ def copy_page_range(st, src, dst, start, end, shared):
     return True
 
 
-@njit(cache=True)
+@kernel
 def do_fork(st, parent, child_pid):
     """Returns the child's mm, or -1 if memory ran out (the child is not created) or the parent
     was killed meanwhile."""
@@ -126,13 +126,13 @@ def do_fork(st, parent, child_pid):
     return child
 
 
-@njit(cache=True)
+@kernel
 def do_exit(st, mm):
     st.cnt[C_EXITS] += 1
     exit_mmap(st, mm)
 
 
-@njit(cache=True)
+@kernel
 def do_exec(st, mm):
     """The old address space goes; the pid gets a new empty one. -1 if none could be had."""
     pid = st.mm_pid[mm]
@@ -142,7 +142,7 @@ def do_exec(st, mm):
     return mm_new(st, pid)
 
 
-@njit(cache=True)
+@kernel
 def do_mmap(st, mm, addr, length, mflags, fid, pgoff, extra_vm_flags):
     """Map [addr, addr+length) with MAP_FIXED semantics: what was there is unmapped first."""
     st.cnt[C_MMAPS] += 1
@@ -163,13 +163,13 @@ def do_mmap(st, mm, addr, length, mflags, fid, pgoff, extra_vm_flags):
     st.mm_mmap_cache[mm] = -1
 
 
-@njit(cache=True)
+@kernel
 def sys_munmap(st, mm, addr, length):
     st.cnt[C_MUNMAPS] += 1
     do_munmap(st, mm, addr, addr + length)
 
 
-@njit(cache=True)
+@kernel
 def setup_bare(st):
     """A bare page trace is one process (pid 0) whose single anonymous private writable
     mapping covers the whole address space. Its pages hold data the program had before the

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
+from numba import typeof, types
+from numba.experimental import structref
+
+from rmapsim.jit import kernel
 
 from rmapsim.sim.config import GEOMETRIES, Machine
 
@@ -122,6 +126,99 @@ State = namedtuple("State", [
     # swap device
     "swap_map", "swap_cache", "swap_token",
 ])
+
+
+# Compiled code gets the state as a StructRef: passed by pointer, so a call costs one argument
+# however many arrays the state holds (a NamedTuple is passed by value, and with seventy arrays
+# that made every call, and its compilation, slow). Python keeps the NamedTuple, which shares
+# the arrays; ``as_struct`` makes the StructRef view after every (re)build.
+@structref.register
+class StateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((n, types.unliteral(t)) for n, t in fields)
+
+
+class StateStruct(structref.StructRefProxy):
+    pass
+
+
+structref.define_boxing(StateType, StateStruct)
+
+
+@kernel
+def _to_struct(nt, ty):
+    st = structref.new(ty)
+    st.g = nt.g
+    st.cnt = nt.cnt
+    st.params = nt.params
+    st.page_flags = nt.page_flags
+    st.page_count = nt.page_count
+    st.page_mapcount = nt.page_mapcount
+    st.page_mapping = nt.page_mapping
+    st.page_index = nt.page_index
+    st.page_private = nt.page_private
+    st.page_chain = nt.page_chain
+    st.page_token = nt.page_token
+    st.lru_prev = nt.lru_prev
+    st.lru_next = nt.lru_next
+    st.page_age = nt.page_age
+    st.free_head = nt.free_head
+    st.free_next = nt.free_next
+    st.free_prev = nt.free_prev
+    st.pt = nt.pt
+    st.pt_next = nt.pt_next
+    st.pt_tok = nt.pt_tok
+    st.tbl_parent = nt.tbl_parent
+    st.tbl_level = nt.tbl_level
+    st.tbl_used = nt.tbl_used
+    st.tbl_frame = nt.tbl_frame
+    st.tbl_mm = nt.tbl_mm
+    st.tbl_base = nt.tbl_base
+    st.tbl_free = nt.tbl_free
+    st.mm_pgd = nt.mm_pgd
+    st.mm_rss = nt.mm_rss
+    st.mm_pid = nt.mm_pid
+    st.mm_vmas = nt.mm_vmas
+    st.mm_mmap_cache = nt.mm_mmap_cache
+    st.mm_swap_address = nt.mm_swap_address
+    st.mm_swap_cnt = nt.mm_swap_cnt
+    st.mm_free = nt.mm_free
+    st.pid_keys = nt.pid_keys
+    st.pid_vals = nt.pid_vals
+    st.vma_start = nt.vma_start
+    st.vma_end = nt.vma_end
+    st.vma_flags = nt.vma_flags
+    st.vma_obj = nt.vma_obj
+    st.vma_pgoff = nt.vma_pgoff
+    st.vma_next = nt.vma_next
+    st.vma_free = nt.vma_free
+    st.fid_keys = nt.fid_keys
+    st.fid_vals = nt.fid_vals
+    st.obj_dev = nt.obj_dev
+    st.obj_maps = nt.obj_maps
+    st.obj_shm = nt.obj_shm
+    st.pc_keys = nt.pc_keys
+    st.pc_vals = nt.pc_vals
+    st.truth_keys = nt.truth_keys
+    st.truth_vals = nt.truth_vals
+    st.disk_keys = nt.disk_keys
+    st.disk_vals = nt.disk_vals
+    st.shmswap_keys = nt.shmswap_keys
+    st.shmswap_vals = nt.shmswap_vals
+    st.swap_map = nt.swap_map
+    st.swap_cache = nt.swap_cache
+    st.swap_token = nt.swap_token
+    return st
+
+
+_STATE_TYPE = []
+
+
+def as_struct(nt):
+    """The StructRef view of a State (same arrays)."""
+    if not _STATE_TYPE:
+        _STATE_TYPE.append(StateType([(n, typeof(getattr(nt, n))) for n in nt._fields]))
+    return _to_struct(nt, _STATE_TYPE[0])
 
 HASH_EMPTY = np.int64(-1)
 # growable hash tables: (field prefix, global holding its entry count)

@@ -9,13 +9,13 @@ The swap cache maps a slot to the frame holding its contents (``swap_cache[slot]
 has PG_swapcache and its slot in ``page_private`` (Linux keeps the entry in page->private).
 Content tokens for the lost-write oracle travel with the I/O in check mode.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import (C_SWAP_FULL, C_SWAP_INS, C_SWAP_OUTS, G_CHECK, G_SWAP_CURSOR,
                               G_SWAP_FREE, G_SWAP_SIZE, PG_swapcache)
 
 
-@njit(cache=True)
+@kernel
 def get_swap_page(st):
     """A free slot with count 1 (the caller's reference), or -1 when swap is full."""
     g = st.g
@@ -36,12 +36,12 @@ def get_swap_page(st):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def swap_duplicate(st, slot):
     st.swap_map[slot] += 1
 
 
-@njit(cache=True)
+@kernel
 def swap_free(st, slot):
     c = st.swap_map[slot] - 1
     st.swap_map[slot] = c
@@ -50,7 +50,7 @@ def swap_free(st, slot):
         st.swap_token[slot] = 0
 
 
-@njit(cache=True)
+@kernel
 def add_to_swap_cache(st, frame, slot):
     """The page takes over the caller's slot reference and gains a page reference."""
     st.page_flags[frame] |= PG_swapcache
@@ -59,7 +59,7 @@ def add_to_swap_cache(st, frame, slot):
     st.page_count[frame] += 1
 
 
-@njit(cache=True)
+@kernel
 def delete_from_swap_cache(st, frame):
     slot = st.page_private[frame]
     st.swap_cache[slot] = -1
@@ -69,14 +69,14 @@ def delete_from_swap_cache(st, frame):
     swap_free(st, slot)
 
 
-@njit(cache=True)
+@kernel
 def swap_writepage(st, frame, slot):
     st.cnt[C_SWAP_OUTS] += 1
     if st.g[G_CHECK]:
         st.swap_token[slot] = st.page_token[frame]
 
 
-@njit(cache=True)
+@kernel
 def swap_readpage(st, frame, slot):
     st.cnt[C_SWAP_INS] += 1
     if st.g[G_CHECK]:

@@ -13,7 +13,7 @@ from rmapsim.mm.process import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME,
                               G_ERR_KIND, G_INIT_REF, G_ZERO_FRAME, STOP_BAD_EVENT,
-                              STOP_INTEGRITY, TOKEN_ZERO, grow, new_state)
+                              STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params
 from rmapsim.sim.config import build_machine
 from rmapsim.sim.progress import Progress
@@ -57,20 +57,21 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
     t = _as_trace(trace, format)
-    st = new_state(m, pol.ID, pvals, check)
+    st = new_state(m, pol.ID, pvals, check)      # the arrays, for Python
+    s = as_struct(st)                            # the same arrays, for compiled code
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
-    init_free_area(st, m.kernel_reserved)
+    init_free_area(s, m.kernel_reserved)
     if st.g[G_ZERO_FRAME] >= 0:
         st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO
     if t.bare:
-        setup_bare(st)
+        setup_bare(s)
     violation = None
     base = 0
     with Progress(t, enabled=progress) as bar:
         for ev in t.chunks(chunk_events):
             i = 0
             while True:
-                status, i = replay_chunk(st, ev, i, t.bare, check_every if check else 0)
+                status, i = replay_chunk(s, ev, i, t.bare, check_every if check else 0)
                 if status == DONE:
                     break
                 if status == STOP_BAD_EVENT:
@@ -80,16 +81,17 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
                     violation = _violation(st, t, base + i)
                     break
                 st = grow(st, status)
+                s = as_struct(st)
             base += len(ev)
             bar.update()
             if violation:
                 break
     if check and violation is None:
-        code = check_invariants(st)
+        code = check_invariants(s)
         if code:
             st.cnt[COUNTERS.index("integrity_errors")] += 1
             violation = _describe(st, code, "at the end of the run")
-        elif final_sweep(st):
+        elif final_sweep(s):
             st.cnt[COUNTERS.index("integrity_errors")] += 1
             violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")

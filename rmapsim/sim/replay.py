@@ -9,7 +9,7 @@ its accessed bit (and dirty bit on a write) and that is all; otherwise the fault
 and the access is retried. In check mode every reference also checks the content token.
 """
 import numpy as np
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import FAULT_ABORT, FAULT_SEGV, handle_mm_fault
@@ -31,7 +31,7 @@ from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, 
                                   OP_MUNMAP, OP_WRITE)
 
 
-@njit(cache=True)
+@kernel
 def _room(st, tables, vmas, mms):
     """NEED_* if a table could overflow during the next event, else DONE."""
     g = st.g
@@ -54,14 +54,14 @@ def _room(st, tables, vmas, mms):
     return DONE
 
 
-@njit(cache=True)
+@kernel
 def _fail(st, i, kind, frame):
     st.g[G_ERR_KIND] = kind
     st.g[G_ERR_FRAME] = frame
     st.g[G_ERR_EVENT] = i
 
 
-@njit(cache=True)
+@kernel
 def _mm_of(st, pid):
     """The mm of pid, creating a process that was alive before the trace began; -2 if the
     pid is dead (its events are ignored); -3 if no memory for a new process."""
@@ -79,7 +79,7 @@ def _mm_of(st, pid):
     return mm
 
 
-@njit(cache=True)
+@kernel
 def replay_chunk(st, ev, start, bare, check_every):
     g = st.g
     cnt = st.cnt
@@ -91,7 +91,7 @@ def replay_chunk(st, ev, start, bare, check_every):
     n = len(ev)
     for i in range(start, n):
         op = ev[i].op
-        pid = ev[i].pid
+        pid = np.int64(ev[i].pid)
         if op <= OP_WRITE:
             if check:
                 r = _room(st, levels + 1, 0, 0)

@@ -11,14 +11,14 @@ The interface every reverse-mapping design provides (``mm/rmap/__init__``):
 ``page_add_rmap``, ``page_remove_rmap``, ``page_referenced``, ``page_test_dirty`` and
 ``try_to_unmap``. A page that is PG_reserved (the ZERO_PAGE) is never linked, as in Linux.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.pgtable import ptep_to_mm
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
                               C_RMAP_CHAIN_STEPS, G_PTRS, PG_dirty, PG_swapcache)
 
 
-@njit(cache=True)
+@kernel
 def pte_link(st, pte, frame):
     """Seed: pte_link(pte_p, page). Push the pte on the page's chain."""
     st.pt_next[pte] = st.page_chain[frame]
@@ -26,7 +26,7 @@ def pte_link(st, pte, frame):
     st.page_mapcount[frame] += 1
 
 
-@njit(cache=True)
+@kernel
 def pte_unlink(st, pte, frame):
     """Seed: pte_unlink(pte_p, page). Find the predecessor and splice the pte out."""
     p = st.page_chain[frame]
@@ -46,7 +46,7 @@ def pte_unlink(st, pte, frame):
     return True
 
 
-@njit(cache=True)
+@kernel
 def page_referenced(st, frame):
     """Test and clear the accessed bit of every pte mapping the page; how many were young."""
     n = 0
@@ -61,7 +61,7 @@ def page_referenced(st, frame):
     return n
 
 
-@njit(cache=True)
+@kernel
 def page_test_dirty(st, frame):
     """Move every pte's dirty bit into PG_dirty (what try_to_unmap_one does per pte with
     set_page_dirty); reclaim needs it before deciding whether an anonymous page needs a swap
@@ -77,7 +77,7 @@ def page_test_dirty(st, frame):
     return (st.page_flags[frame] & PG_dirty) != 0
 
 
-@njit(cache=True)
+@kernel
 def try_to_unmap(st, frame):
     """Unmap the page from every mapping at once (2.5 try_to_unmap). A page in the swap cache
     leaves a swap entry in each pte (one swap_map count per pte, swap_duplicate); any other page

@@ -15,7 +15,7 @@ of a newly faulted page clear (libCacheSim's default Clock).
 Model limits: the hand gives up after two full turns without freeing anything (the first turn
 may only clear bits), where shrink_mmap's budget was (2N) >> priority per call.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HAND, G_NR_FRAMES, PG_locked,
@@ -30,17 +30,17 @@ PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accesse
                           "0: new pages start unreferenced")}
 
 
-@njit(cache=True)
+@kernel
 def page_added(st, frame):
     pass
 
 
-@njit(cache=True)
+@kernel
 def page_removed(st, frame):
     pass
 
 
-@njit(cache=True)
+@kernel
 def reclaim(st, nr_to_free):
     g = st.g
     n = g[G_NR_FRAMES]

@@ -6,7 +6,7 @@ through rmap, write it out if dirty, drop it from the swap or page cache. The po
 ``shrink_page`` returns True when no reference is left, after which the policy takes the page
 off its own lists and calls ``release_page``.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key, remove_from_page_cache, writepage
 from rmapsim.mm.hashtab import ht_put
@@ -19,7 +19,7 @@ from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap
                              swap_writepage)
 
 
-@njit(cache=True)
+@kernel
 def shrink_page(st, frame):
     f = st.page_flags[frame]
     if f & (PG_locked | PG_reserved):
@@ -67,7 +67,7 @@ def shrink_page(st, frame):
     return st.page_count[frame] == 0
 
 
-@njit(cache=True)
+@kernel
 def release_page(st, frame):
     """The last reference is gone: reset struct page and give the frame back (__free_page)."""
     st.page_flags[frame] = 0
@@ -83,7 +83,7 @@ def release_page(st, frame):
     st.g[G_LAST_FREED] = frame
 
 
-@njit(cache=True)
+@kernel
 def reclaimed(st, frame):
     """Account a page freed by reclaim and release it."""
     st.cnt[C_PAGES_FREED] += 1

@@ -1,12 +1,12 @@
 """Route the policy hooks by ``g[G_POLICY]``, and free user pages outside reclaim."""
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo
 from rmapsim.mm.vmscan.common import release_page
 
 
-@njit(cache=True)
+@kernel
 def page_added(st, frame):
     st.page_flags[frame] |= PG_lru
     p = st.g[G_POLICY]
@@ -16,7 +16,7 @@ def page_added(st, frame):
         clock.page_added(st, frame)
 
 
-@njit(cache=True)
+@kernel
 def page_removed(st, frame):
     if not (st.page_flags[frame] & PG_lru):
         return
@@ -28,7 +28,7 @@ def page_removed(st, frame):
     st.page_flags[frame] &= ~PG_lru
 
 
-@njit(cache=True)
+@kernel
 def reclaim(st, nr_to_free):
     p = st.g[G_POLICY]
     if p == fifo.ID:
@@ -36,7 +36,7 @@ def reclaim(st, nr_to_free):
     return clock.reclaim(st, nr_to_free)
 
 
-@njit(cache=True)
+@kernel
 def put_page(st, frame):
     """Drop one reference; the last one frees the page (put_page -> __free_page)."""
     c = st.page_count[frame] - 1

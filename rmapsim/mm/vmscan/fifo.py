@@ -4,7 +4,7 @@ The simplest policy there is and the baseline of every textbook; it exercises th
 interface with a list where ``clock`` uses a hand. In cache mode it gives exactly the misses of
 libCacheSim's FIFO. A page that cannot be freed now (swap full, locked) goes to the tail.
 """
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_LRU_HEAD, G_NR_LRU, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
@@ -17,17 +17,17 @@ MODELS = "first-in first-out (textbook baseline; libCacheSim FIFO)"
 PARAMS = {}
 
 
-@njit(cache=True)
+@kernel
 def page_added(st, frame):
     lru_add_tail(st, frame)
 
 
-@njit(cache=True)
+@kernel
 def page_removed(st, frame):
     lru_del(st, frame)
 
 
-@njit(cache=True)
+@kernel
 def reclaim(st, nr_to_free):
     g = st.g
     freed = 0

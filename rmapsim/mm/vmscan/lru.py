@@ -1,11 +1,11 @@
 """A doubly linked list of frames through ``lru_prev``/``lru_next`` (include/linux/list.h as
 used by the LRU lists). Head and tail live in ``g``; the head end is the oldest page."""
-from numba import njit
+from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_LRU_HEAD, G_LRU_TAIL, G_NR_LRU
 
 
-@njit(cache=True)
+@kernel
 def lru_add_tail(st, frame):
     g = st.g
     tail = g[G_LRU_TAIL]
@@ -19,7 +19,7 @@ def lru_add_tail(st, frame):
     g[G_NR_LRU] += 1
 
 
-@njit(cache=True)
+@kernel
 def lru_del(st, frame):
     g = st.g
     pv = st.lru_prev[frame]
