@@ -30,7 +30,8 @@ What it does:
      equal libCacheSim's and are printed side by side;
    - rmapsim kernel mode (x86-64 "modern" machine), ``policy="clock"``, frames = 10% of the
      working set for user pages + the page-table pages the trace's address range needs +
-     the kernel reserve (mem_map, zero page) + the high watermark, as computed below.
+     the kernel reserve (mem_map, zero page) + the high watermark; the page-table count is
+     measured by a probe run of rmapsim (one reference per 2 MiB region the trace touches).
    rmapsim figures are warm: one small run of the same mode first compiles (or loads) the
    numba code, the measured run is the second.
 3. Times the command line ``rmapsim run SMALLTRACE --frames 64 --cache-mode`` in a fresh
@@ -53,7 +54,11 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 DATA = HERE / "data"
+# this checkout's rmapsim first (an editable install made before rmapsim/__init__.py existed
+# resolves ``import rmapsim`` to an empty namespace package outside the repository root)
+sys.path.insert(0, str(REPO))
 ORACLE_DTYPE = np.dtype([("t", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")])
 assert ORACLE_DTYPE.itemsize == 24
 
@@ -168,6 +173,18 @@ def bench_libcachesim(path: Path, frames: int, init_freq: int) -> dict:
 
 # ---- rmapsim -----------------------------------------------------------------------------------
 
+def probe_page_tables(path: Path) -> int:
+    """Page-table pages rmapsim builds for this trace's address space: replay one reference
+    per 2 MiB region the trace touches (cache mode, nothing evicted) and read
+    ``pagetable_pages_peak``.  (rmapsim's count can exceed the bare x86-64 table count of
+    ``page_table_pages`` because of its own per-table bookkeeping.)"""
+    import rmapsim
+    from rmapsim.trace import from_pages
+    ids = np.unique(np.fromfile(path, dtype=ORACLE_DTYPE)["id"] >> np.uint64(9)) << np.uint64(9)
+    d = rmapsim.run(from_pages(ids), cache_mode=True, frames=len(ids)).to_dict()
+    return int(d["pagetable_pages_peak"])
+
+
 def kernel_frames(user_pages: int, pt_pages: int) -> dict:
     """Smallest RAM (frames) leaving ``user_pages`` for user memory after the kernel reserve
     (mem_map + zero page), the high watermark and the page tables, per rmapsim's config."""
@@ -221,7 +238,7 @@ def rmapsim_command() -> list[str]:
 
 def _timed(cmd, env) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     return time.perf_counter() - t0, p
 
 
@@ -229,7 +246,9 @@ def bench_cli(small: Path, warm_runs: int = 3) -> dict:
     cmd = rmapsim_command() + ["run", str(small), "--frames", "64", "--cache-mode"]
     out = dict(command=" ".join(["rmapsim"] + cmd[-5:]))
     with tempfile.TemporaryDirectory(prefix="rmapsim-numba-cache-") as cache_dir:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
+                   PYTHONPATH=os.pathsep.join([str(REPO)] + [x for x in os.environ.get(
+                       "PYTHONPATH", "").split(os.pathsep) if x]))
         env.pop("NUMBA_DISABLE_JIT", None)
         floor, p = _timed([sys.executable, "-c", "import rmapsim"], env)
         out["import_rmapsim_seconds"] = floor
@@ -323,11 +342,15 @@ def main(argv=None) -> int:
     results["clock_miss_agreement"] = agree
 
     if not args.skip_kernel:
-        kf = kernel_frames(frames, meta["pt_pages"])
+        kf = kernel_frames(frames, probe_page_tables(path))
+        kf["x86_64_table_pages"] = meta["pt_pages"]
         results["kernel_machine"] = kf
         kr = bench_rmapsim(path, small, False, frames=kf["frames"], machine="modern",
                            policy="clock")
         results["kernel_result"] = kr["result"]
+        if kr["references"] != meta["refs"]:
+            log(f"WARNING: kernel mode replayed {kr['references']:,} of {meta['refs']:,} "
+                f"references ({kr['result'].get('ignored_events')} ignored)")
         row("rmapsim kernel mode clock (x86-64)", kr,
             f"frames={kf['frames']:,} = {kf['user']:,} user + {kf['page_tables']:,} page "
             f"tables + {kf['kernel_reserved']:,} reserve + {kf['high_watermark']:,} high wmark",
@@ -383,8 +406,9 @@ def print_table(res: dict) -> None:
               f"misses {a['rmapsim']:,} -> {'EQUAL' if a['equal'] else 'DIFFERENT'}")
     if "kernel_result" in res:
         k = res["kernel_result"]
-        keys = ("misses", "major_faults", "minor_faults", "swap_outs", "pages_scanned",
-                "kswapd_wakeups", "direct_reclaims", "oom_kills")
+        keys = ("references", "misses", "major_faults", "minor_faults", "swap_outs",
+                "pages_scanned", "kswapd_wakeups", "direct_reclaims", "oom_kills",
+                "ignored_events", "pagetable_pages_peak")
         print("kernel mode: " + ", ".join(f"{x}={k.get(x)}" for x in keys))
     if "cli" in res:
         c = res["cli"]
