@@ -12,6 +12,8 @@ from numba import njit, types
 def kernel(fn=None, **opts):
     def wrap(f):
         d = njit(cache=True, **opts)(f)
+        if not hasattr(d, "get_call_template"):     # NUMBA_DISABLE_JIT=1: plain Python
+            return d
         plain = d.get_call_template
 
         def get_call_template(args, kws):

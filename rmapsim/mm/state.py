@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import typeof, types
+from numba import config as numba_config, typeof, types
 from numba.experimental import structref
 
 from rmapsim.jit import kernel
@@ -215,7 +215,10 @@ _STATE_TYPE = []
 
 
 def as_struct(nt):
-    """The StructRef view of a State (same arrays)."""
+    """The StructRef view of a State (same arrays); under NUMBA_DISABLE_JIT the NamedTuple
+    itself, which plain Python reads the same way."""
+    if numba_config.DISABLE_JIT:
+        return nt
     if not _STATE_TYPE:
         _STATE_TYPE.append(StateType([(n, typeof(getattr(nt, n))) for n in nt._fields]))
     return _to_struct(nt, _STATE_TYPE[0])

@@ -90,14 +90,14 @@ def replay_chunk(st, ev, start, bare, check_every):
     init_ref = g[G_INIT_REF]
     n = len(ev)
     for i in range(start, n):
-        op = ev[i].op
-        pid = np.int64(ev[i].pid)
+        op = ev[i]['op']
+        pid = np.int64(ev[i]['pid'])
         if op <= OP_WRITE:
             if check:
                 r = _room(st, levels + 1, 0, 0)
                 if r != DONE:
                     return r, i
-            addr = np.int64(ev[i].addr)
+            addr = np.int64(ev[i]['addr'])
             write = op == OP_WRITE
             mm = _mm_of(st, pid)
             if mm < 0:
@@ -181,8 +181,8 @@ def replay_chunk(st, ev, start, bare, check_every):
         if r != DONE:
             return r, i
         if op == OP_FILE:
-            s = obj_slot(st, np.int64(ev[i].file))
-            st.obj_dev[s] = ev[i].arg
+            s = obj_slot(st, np.int64(ev[i]['file']))
+            st.obj_dev[s] = ev[i]['arg']
             continue
         mm = _mm_of(st, pid)
         if mm == -3:
@@ -191,8 +191,8 @@ def replay_chunk(st, ev, start, bare, check_every):
             cnt[C_IGNORED_EVENTS] += 1
             continue
         if op == OP_MMAP or op == OP_MUNMAP:
-            addr = np.int64(ev[i].addr)
-            length = np.int64(ev[i].length)
+            addr = np.int64(ev[i]['addr'])
+            length = np.int64(ev[i]['length'])
             if (addr & 4095) != 0 or length <= 0:
                 _fail(st, i, ERR_MMAP, -1)
                 return STOP_BAD_EVENT, i
@@ -203,13 +203,13 @@ def replay_chunk(st, ev, start, bare, check_every):
             if op == OP_MUNMAP:
                 sys_munmap(st, mm, addr, length)
             else:
-                if (ev[i].flags & MAP_FILE) and ev[i].file == 0:
+                if (ev[i]['flags'] & MAP_FILE) and ev[i]['file'] == 0:
                     _fail(st, i, ERR_MMAP, -1)
                     return STOP_BAD_EVENT, i
-                do_mmap(st, mm, addr, length, ev[i].flags, np.int64(ev[i].file),
-                        np.int64(ev[i].pgoff), 0)
+                do_mmap(st, mm, addr, length, ev[i]['flags'], np.int64(ev[i]['file']),
+                        np.int64(ev[i]['pgoff']), 0)
         elif op == OP_FORK:
-            child = np.int64(ev[i].arg)
+            child = np.int64(ev[i]['arg'])
             if find_mm(st, child) >= 0:
                 _fail(st, i, ERR_PID, -1)
                 return STOP_BAD_EVENT, i
