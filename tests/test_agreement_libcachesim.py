@@ -161,11 +161,12 @@ def _objcount_rows():
 
 
 OBJCOUNT = _objcount_rows()
-# default spread of the CSV's 23 sizes: each algorithm at a tiny memory (every reference but a
-# few faults), a mid-size one and one near / at the whole footprint of 48,974 objects
-CLOUD_DEFAULT = {("FIFO", 3), ("FIFO", 1000), ("FIFO", 40000),
-                 ("Clock", 1), ("Clock", 128), ("Clock", 20000),
-                 ("Clock_initref1", 2), ("Clock_initref1", 5000), ("Clock_initref1", 48974)}
+# default spread of the CSV's 23 sizes: every algorithm at tiny memories (nearly every
+# reference faults), 10, 100, 1000, 20000 and the whole footprint of 48,974 objects, plus one
+# more size each (a power of two, an odd one, one between the two knees of the curve)
+CLOUD_DEFAULT = {(a, f) for a in ("FIFO", "Clock", "Clock_initref1")
+                 for f in (1, 2, 3, 10, 100, 1000, 20000, 48974)}
+CLOUD_DEFAULT |= {("FIFO", 40000), ("Clock", 128), ("Clock_initref1", 5000)}
 
 
 def _cloud_selected(r):
