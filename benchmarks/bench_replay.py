@@ -367,7 +367,11 @@ def main(argv=None) -> int:
 
     if not args.skip_cli:
         log("timing the command line (cold = empty NUMBA_CACHE_DIR) ...")
-        results["cli"] = bench_cli(small)
+        try:
+            results["cli"] = bench_cli(small)
+        except RuntimeError as e:                     # the command line is not there yet
+            results["cli"] = dict(error=str(e).strip().splitlines()[-1][:300])
+            log(f"  command line unavailable: {results['cli']['error']}")
 
     if args.json:
         print(json.dumps(results, indent=1, default=str))
@@ -410,7 +414,10 @@ def print_table(res: dict) -> None:
                 "pages_scanned", "kswapd_wakeups", "direct_reclaims", "oom_kills",
                 "ignored_events", "pagetable_pages_peak")
         print("kernel mode: " + ", ".join(f"{x}={k.get(x)}" for x in keys))
-    if "cli" in res:
+    if "cli" in res and "error" in res["cli"]:
+        print()
+        print(f"command line: not measured ({res['cli']['error']})")
+    elif "cli" in res:
         c = res["cli"]
         print()
         print(f"command line: {c['command']}")
