@@ -3,9 +3,11 @@
 Specific malformations first, then hypothesis fuzzing of every reader with random bytes and with
 mutated (and compressed) valid files.
 """
+import atexit
 import gzip
 import lzma
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -151,6 +153,7 @@ def test_corrupt_and_truncated_compression(tmp_path, codec):
 # --- fuzzing ---------------------------------------------------------------------------------
 
 _DIR = Path(tempfile.mkdtemp(prefix="rmapsim-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, True)
 _SAMPLES = {fmt: (Path(p).read_bytes(), Path(p).name)
             for fmt, (p, _) in sample_files(_DIR, repeat=3).items()}
 _FORMATS = sorted(FORMATS)
