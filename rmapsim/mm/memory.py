@@ -27,6 +27,7 @@ from rmapsim.mm.alloc import alloc_pages
 from rmapsim.mm.filemap import add_to_page_cache, find_get_page, pc_key, readpage
 from rmapsim.mm.hashtab import ht_del, ht_get
 from rmapsim.mm.mmap import find_vma
+from rmapsim.mm.oracle import expected_token
 from rmapsim.mm.pgtable import pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap, page_remove_rmap
 from rmapsim.mm.state import (_PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, C_COW_FAULTS,
@@ -142,6 +143,9 @@ def do_anonymous_page(st, mm, v, pte, write):
 @kernel
 def cow_copy(st, mm, pte, old, was_mapped):
     """Give pte a private copy of page ``old`` (break_cow). ``old`` is locked meanwhile."""
+    if st.g[G_CHECK]:
+        # the oracle: this pte now owns a private copy of what it saw through ``old``
+        st.pt_tok[pte] = expected_token(st, pte, old)
     st.page_flags[old] |= PG_locked
     n = new_anon_page(st, mm, st.page_token[old])
     st.page_flags[old] &= ~PG_locked

@@ -44,6 +44,22 @@ def _bad_event_message(st, kind, ev):
     return "bad event"
 
 
+def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False,
+         machine="modern", check=False):
+    """A booted machine: (policy module, its parameter values, Machine, State arrays for Python,
+    the StructRef view of the same arrays for compiled code)."""
+    pol = get_policy(policy)
+    pvals, rest = policy_params(pol, params)
+    m = build_machine(machine, mem, frames, cache_mode, rest)
+    st = new_state(m, pol.ID, pvals, check)
+    s = as_struct(st)
+    st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
+    init_free_area(s, m.kernel_reserved)
+    if st.g[G_ZERO_FRAME] >= 0:
+        st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO
+    return pol, pvals, m, st, s
+
+
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
         check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20) -> Result:
@@ -53,16 +69,9 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     invariants are verified every ``check_every`` references and after every process event, and
     every reference checks its content token; a violation stops the run and the Result carries
     it in ``violation`` (and ``integrity_errors`` = 1)."""
-    pol = get_policy(policy)
-    pvals, rest = policy_params(pol, params)
-    m = build_machine(machine, mem, frames, cache_mode, rest)
+    pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
+                                cache_mode=cache_mode, machine=machine, check=check)
     t = _as_trace(trace, format)
-    st = new_state(m, pol.ID, pvals, check)      # the arrays, for Python
-    s = as_struct(st)                            # the same arrays, for compiled code
-    st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
-    init_free_area(s, m.kernel_reserved)
-    if st.g[G_ZERO_FRAME] >= 0:
-        st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO
     if t.bare:
         setup_bare(s)
     violation = None
