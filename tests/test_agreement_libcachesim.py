@@ -379,8 +379,12 @@ def test_live_libcachesim_zipf(tmp_path, seed, alpha, npages, frames, algorithm)
 
 _NOJIT_SCRIPT = r"""
 import json, sys
+import numba
 import numpy as np
 import rmapsim
+from rmapsim.sim import replay
+assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
+assert not hasattr(replay.replay_chunk, "signatures"), "replay_chunk is still a numba dispatcher"
 from rmapsim.trace import from_pages
 spec = json.loads(sys.stdin.read())
 out = []
