@@ -182,8 +182,9 @@ def bench_libcachesim(path: Path, frames: int, init_freq: int, repeat: int = 1) 
 def probe_page_tables(path: Path) -> int:
     """Page-table pages rmapsim builds for this trace's address space: replay one reference
     per 2 MiB region the trace touches (cache mode, nothing evicted) and read
-    ``pagetable_pages_peak``.  (rmapsim's count can exceed the bare x86-64 table count of
-    ``page_table_pages`` because of its own per-table bookkeeping.)"""
+    ``pagetable_pages_peak``.  (rmapsim's count is about twice the bare x86-64 table count of
+    ``page_table_pages``: its leaf tables are order-1 allocations, as ``pgtable.table_order``
+    says, the pte page plus a page of back pointers.)"""
     import rmapsim
     from rmapsim.trace import from_pages
     ids = np.unique(np.fromfile(path, dtype=ORACLE_DTYPE)["id"] >> np.uint64(9)) << np.uint64(9)
