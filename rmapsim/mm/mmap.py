@@ -15,7 +15,7 @@ from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
 from rmapsim.mm.rmap import page_remove_rmap
 from rmapsim.mm.state import (_PAGE_DIRTY, _PAGE_PRESENT, _PTE_SWAP, G_BITS, G_LAST_PID,
                               G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_PTRS, HASH_EMPTY,
-                              G_SHMSWAP_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, OBJ_SHIFT, PG_anon,
+                              G_SHMSWAP_COUNT, G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, OBJ_SHIFT, PG_anon,
                               PG_dirty, PG_swapcache)
 from rmapsim.mm.swap import delete_from_swap_cache, swap_free
 from rmapsim.mm.vmscan.dispatch import page_removed, put_page
@@ -92,15 +92,27 @@ def shm_release(st, obj):
                 if st.page_count[f] == 0:
                     page_removed(st, f)
                     release_page(st, f)
+    for i in range(len(st.shmswap_keys)):
+        k = st.shmswap_keys[i]
+        if k != HASH_EMPTY and (k >> OBJ_SHIFT) == obj:
+            swap_free(st, st.shmswap_vals[i])
+    st.g[G_SHMSWAP_COUNT] -= drop_object(st.shmswap_keys, st.shmswap_vals, obj)
+    st.g[G_TRUTH_COUNT] -= drop_object(st.truth_keys, st.truth_vals, obj)
+
+
+@kernel
+def drop_object(keys, vals, obj):
+    """Delete every key of one object from a page-cache-keyed table; how many went."""
+    n = 0
     again = True
-    while again:           # deleting shifts entries backwards: rescan until none is left
+    while again:           # a deletion shifts later entries back: rescan until none is left
         again = False
-        for i in range(len(st.shmswap_keys)):
-            k = st.shmswap_keys[i]
+        for i in range(len(keys)):
+            k = keys[i]
             if k != HASH_EMPTY and (k >> OBJ_SHIFT) == obj:
-                swap_free(st, st.shmswap_vals[i])
-                st.g[G_SHMSWAP_COUNT] -= ht_del(st.shmswap_keys, st.shmswap_vals, k)
+                n += ht_del(keys, vals, k)
                 again = True
+    return n
 
 
 @kernel
