@@ -182,5 +182,145 @@ def run_demo(*, seed: int = 1, check: bool = False, policy: str = DEMO_POLICY,
              progress: bool = False):
     """Replay the demo trace on the demo machine; returns the ``Result``."""
     from rmapsim.sim.api import run
-    return run(demo_trace(seed), frames=frames, policy=policy, machine=machine, check=check,
-               params=params, progress=progress)
+    result = run(demo_trace(seed), frames=frames, policy=policy, machine=machine, check=check,
+                 params=params, progress=progress)
+    result.trace = f"demo-seed{seed}"
+    return result
+
+
+# ---- the summary ---------------------------------------------------------------------------
+
+def _n(x) -> str:
+    return f"{int(x):,}"
+
+
+def _per(a, b) -> str:
+    return f"{a / b:.1f}" if b else "-"
+
+
+def _s(ns) -> str:
+    return f"{ns / 1e9:.3f} s"
+
+
+def summary(result, seed: int = 1, checked: bool = False, machine: str = DEMO_MACHINE) -> tuple[list[str], list[tuple[str, list[tuple[str, str, str]]]], str]:
+    """(header lines, sections of (label, value, note) rows, closing explanation) for a demo
+    Result; ``print_summary`` renders them."""
+    d = result.to_dict()
+    m = result.machine
+    ram = m.frames * PAGE_SIZE
+    touched = (LIBC_PAGES + DATA_PAGES + INIT_HEAP_PAGES + WORKERS * HEAP_PAGES) * PAGE_SIZE
+    children = d["forks"] - WORKERS
+    header = [
+        f"rmapsim demo (seed {seed}): {WORKERS} workers and their children on a "
+        f"{ram / 2**20:g} MiB {m.geometry} machine (preset {machine}), reclaim policy "
+        f"{result.policy}",
+        f"init maps libc (1 MiB on NFS, private read-only), a 4 MiB data file (shared "
+        f"read-write) and a heap, and forks {WORKERS} workers. Each fills a 3 MiB heap, then in "
+        f"{ROUNDS} time slices reads libc and reads and writes its heap and the shared file. "
+        f"The workers forked {children} children ({d['execs']} of them exec'd a small program); "
+        f"at the end every process but init exits.",
+        f"About {touched / 2**20:.0f} MiB of distinct pages for {ram / 2**20:g} MiB of RAM "
+        f"({_n(m.frames)} frames, {m.kernel_reserved} kept by the kernel), "
+        f"{m.swap_size * PAGE_SIZE / 2**20:g} MiB of swap.",
+    ]
+    refs = d["references"]
+    freed = d["pages_freed"]
+    direct_freed = freed - d["kswapd_pages_freed"]
+    sections = [
+        ("Work", [
+            ("references", _n(refs), f"{_n(d['reads'])} reads, {_n(d['writes'])} writes"),
+        ]),
+        ("Faults", [
+            ("faults", _n(d["faults"]), f"1 per {_per(refs, d['faults'])} references"),
+            ("  minor (no I/O)", _n(d["minor_faults"]),
+             f"{_n(d['pages_zeroed'])} zeroed, {_n(d['cow_faults'])} copy-on-write, "
+             f"{_n(d['wp_reuse_faults'])} reused on write, {_n(d['zero_page_maps'])} zero-page maps"),
+            ("  major (I/O)", _n(d["major_faults"]),
+             f"{_n(d['swap_ins'])} swap-ins, {_n(d['file_reads'])} file reads "
+             f"({_n(d['nfs_reads'])} over NFS)"),
+        ]),
+        ("Reclaim", [
+            ("kswapd wake-ups", _n(d["kswapd_wakeups"]), "free memory fell below the low watermark"),
+            ("direct reclaims", _n(d["direct_reclaims"]), "allocations that reclaimed for themselves"),
+            ("pages scanned", _n(d["pages_scanned"]), f"{_per(d['pages_scanned'], freed)} per page freed"),
+            ("ptes visited", _n(d["ptes_visited"]), f"{_per(d['ptes_visited'], freed)} per page freed"),
+            ("pages freed", _n(freed),
+             f"{_n(d['kswapd_pages_freed'])} by kswapd, {_n(direct_freed)} by direct reclaim"),
+        ]),
+        ("I/O", [
+            ("swap-outs", _n(d["swap_outs"]), f"{_n(d['kswapd_swap_outs'])} by kswapd"),
+            ("swap-ins", _n(d["swap_ins"]), ""),
+            ("file reads", _n(d["file_reads"]), f"{_n(d['nfs_reads'])} over NFS"),
+            ("writebacks", _n(d["writebacks"]),
+             f"dirty file pages written, {_n(d['kswapd_writebacks'])} by kswapd"),
+            ("OOM kills", _n(d["oom_kills"]), ""),
+        ]),
+        ("Simulated time", [
+            ("total", _s(d["sim_time_ns"]), f"the {machine} preset's costs, one CPU, no overlap"),
+            ("  processes", _s(d["process_time_ns"]),
+             f"faults {_s(d['fault_time_ns'])}, direct reclaim {_s(d['direct_reclaim_time_ns'])}"),
+            ("  kswapd", _s(d["kswapd_time_ns"]), ""),
+        ]),
+    ]
+    if checked and result.violation is None:
+        sections.append(("Check mode", [("integrity errors", "0", "every reference found what "
+                                         "was last written there; all invariants held")]))
+    elif result.violation:
+        sections.append(("Check mode", [("integrity errors", _n(d["integrity_errors"]),
+                                         result.violation)]))
+    if d["direct_reclaims"]:
+        who = (f"kswapd could not always keep up: {_n(d['direct_reclaims'])} allocations found "
+               f"free memory at the min watermark and reclaimed for themselves")
+    else:
+        who = "kswapd alone kept free memory above the watermarks (no allocation had to reclaim)"
+    how = ""
+    if result.policy == "clock":
+        how = (": the seed's page-centric clock tests a page once, through its pte chain, for "
+               "all the processes that map it")
+    meaning = (
+        f"Memory is oversubscribed {touched / ram:.1f}x, so {1000 * d['major_faults'] / max(refs, 1):.1f} "
+        f"references in 1000 wait for swap or a file read, and faults take "
+        f"{d['fault_time_ns'] / max(d['sim_time_ns'], 1):.0%} of the simulated time. {who}, "
+        f"scanning {_per(d['pages_scanned'], freed)} pages and visiting "
+        f"{_per(d['ptes_visited'], freed)} ptes per page freed{how}."
+        + (f" The OOM killer ran {d['oom_kills']} times." if d["oom_kills"] else ""))
+    return header, sections, meaning
+
+
+def print_summary(result, seed: int = 1, checked: bool = False, machine: str = DEMO_MACHINE,
+                  file=None) -> None:
+    """The demo's summary: rich tables on a terminal, plain text otherwise."""
+    import sys
+    import textwrap
+    file = file or sys.stdout
+    header, sections, meaning = summary(result, seed, checked, machine)
+    if file.isatty():
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+        con = Console(file=file, highlight=False)
+        con.print(header[0], style="bold", markup=False)
+        con.print()
+        for line in header[1:]:
+            con.print(line, markup=False)
+        con.print()
+        t = Table(show_header=False, box=None, padding=(0, 1))
+        t.add_column(style="bold")
+        t.add_column(justify="right")
+        t.add_column(style="dim")
+        for title, rows in sections:
+            t.add_row(Text(title, style="underline"), "", "")
+            for row in rows:
+                t.add_row(*(Text(x) for x in row))
+        con.print(t)
+        con.print()
+        con.print(meaning, markup=False)
+        return
+    out = [header[0], ""] + [w for line in header[1:] for w in textwrap.wrap(line, 96)]
+    width = max(len(r[0]) for _, rows in sections for r in rows)
+    vwidth = max(len(r[1]) for _, rows in sections for r in rows)
+    for title, rows in sections:
+        out += ["", title]
+        out += [f"  {a:<{width}}  {b:>{vwidth}}  {c}".rstrip() for a, b, c in rows]
+    out += [""] + textwrap.wrap(meaning, 96)
+    print("\n".join(out), file=file)

@@ -1,0 +1,5 @@
+import sys
+
+from rmapsim.cli import main
+
+sys.exit(main())
