@@ -18,7 +18,7 @@ from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP,
-                              C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_BITS, G_LAST_PID,
+                              C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_BITS, G_LAST_MM, G_LAST_PID,
                               G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_PID_COUNT, G_PTRS,
                               G_ZERO_FRAME, G_ADDR_LIMIT, VM_FILE, VM_NOZEROPAGE, VM_SHARED,
                               VM_WRITE)
@@ -177,4 +177,5 @@ def setup_bare(st):
     mm = mm_new(st, 0)
     do_mmap(st, mm, 0, st.g[G_ADDR_LIMIT], PROT_WRITE, 0, 0, VM_NOZEROPAGE)
     st.cnt[C_MMAPS] -= 1
+    st.g[G_LAST_MM] = mm
     return mm

@@ -17,7 +17,7 @@ from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_T
 from rmapsim.mm.vmscan import get_policy, policy_params
 from rmapsim.sim.config import build_machine
 from rmapsim.sim.progress import Progress
-from rmapsim.sim.replay import replay_chunk
+from rmapsim.sim.replay import replay_chunk, replay_refs
 from rmapsim.sim.result import Result
 from rmapsim.trace import Trace, from_events, open_trace
 
@@ -32,15 +32,15 @@ def _as_trace(trace, format):
     return open_trace(trace, format)
 
 
-def _bad_event_message(st, kind, ev):
+def _bad_event_message(st, kind):
     if kind == ERR_ADDR:
-        return (f"address {int(ev['addr']):#x} is outside the "
+        return (f"address {int(st.g[G_ERR_A]):#x} is outside the "
                 f"{int(st.g[G_ADDR_LIMIT]).bit_length() - 1}-bit address space of the machine's "
                 f"page-table geometry")
     if kind == ERR_MMAP:
         return "malformed mmap/munmap (address not page aligned, zero length, or file id 0)"
     if kind == ERR_PID:
-        return f"fork to pid {int(ev['arg'])}, which is alive"
+        return f"fork to pid {int(st.g[G_ERR_A])}, which is alive"
     return "bad event"
 
 
@@ -77,14 +77,17 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     violation = None
     base = 0
     with Progress(t, enabled=progress) as bar:
-        for ev in t.chunks(chunk_events):
+        # a bare trace streams compact references to a loop of its own
+        chunks = t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
+        replay = replay_refs if t.bare else replay_chunk
+        for ev in chunks:
             i = 0
             while True:
-                status, i = replay_chunk(s, ev, i, t.bare, check_every if check else 0)
+                status, i = replay(s, ev, i, check_every if check else 0)
                 if status == DONE:
                     break
                 if status == STOP_BAD_EVENT:
-                    raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]), ev[i])
+                    raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]))
                                      ).relocate(t.locate(base + i))
                 if status == STOP_INTEGRITY:
                     violation = _violation(st, t, base + i)
@@ -105,6 +108,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
             violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
+    counters["references"] = counters["reads"] + counters["writes"]
     return Result(counters=counters, machine=m, policy=pol.NAME,
                   params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation)
 

@@ -79,26 +79,120 @@ def _mm_of(st, pid):
     return mm
 
 
-@kernel
-def replay_chunk(st, ev, start, bare, check_every):
+@kernel(inline="always")
+def access(st, mm, addr, write, i, check_every):
+    """One reference by process mm, as the MMU and the fault handler see it. Returns 0 when
+    the reference was made, -1 when it was not (the process died of it), or a NEED_*/STOP_*
+    code, in which case nothing of the reference has happened yet or the run must stop."""
     g = st.g
     cnt = st.cnt
     ptrs = g[G_PTRS]
     levels = g[G_LEVELS]
+    check = g[G_CHECK]
+    if check:
+        r = _room(st, levels + 1, 0, 0)
+        if r != DONE:
+            return r
+    # the MMU's walk
+    slot = st.mm_pgd[mm]
+    for level in range(levels - 1, 0, -1):
+        e = st.pt[slot * ptrs + pt_index(st, level, addr)]
+        if e == 0:
+            slot = -1
+            break
+        slot = e >> 12
+    pte = -1
+    e = 0
+    if slot >= 0:
+        pte = slot * ptrs + pt_index(st, 0, addr)
+        e = st.pt[pte]
+    if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
+        st.pt[pte] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+    else:
+        if not check:
+            r = _room(st, levels + 1, 0, 0)
+            if r != DONE:
+                return r
+        misses0 = cnt[C_MISSES]
+        r = handle_mm_fault(st, mm, addr, write)
+        if r == FAULT_SEGV:
+            cnt[C_SEGFAULTS] += 1
+            exit_mmap(st, mm)
+            return -1
+        if r == FAULT_ABORT:
+            cnt[C_IGNORED_EVENTS] += 1
+            return -1
+        slot = st.mm_pgd[mm]
+        for level in range(levels - 1, 0, -1):
+            slot = st.pt[slot * ptrs + pt_index(st, level, addr)] >> 12
+        pte = slot * ptrs + pt_index(st, 0, addr)
+        e = st.pt[pte]
+        # the faulting reference sets the accessed bit, unless the policy models pages that
+        # enter memory unreferenced (clock init_ref=0)
+        if g[G_INIT_REF] or cnt[C_MISSES] == misses0:
+            e |= _PAGE_ACCESSED
+        st.pt[pte] = e | (_PAGE_DIRTY if write else 0)
+    if write:
+        cnt[C_WRITES] += 1
+    else:
+        cnt[C_READS] += 1
+    if check:
+        frame = st.pt[pte] >> 12
+        want = expected_token(st, pte, frame)
+        if st.page_token[frame] != want:
+            cnt[C_INTEGRITY_ERRORS] += 1
+            _fail(st, i, ERR_TOKEN, frame)
+            g[G_ERR_A] = want
+            g[G_ERR_B] = st.page_token[frame]
+            return STOP_INTEGRITY
+        if write:
+            note_write(st, pte, frame)
+        if check_every > 0 and i % check_every == 0:
+            k = check_invariants(st)
+            if k:
+                cnt[C_INTEGRITY_ERRORS] += 1
+                _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
+                return STOP_INTEGRITY
+    return 0
+
+
+@kernel
+def replay_refs(st, refs, start, check_every):
+    """A bare page trace in its compact form (``(page << 1) | is_write``): one process, the
+    one ``setup_bare`` made, so no event decoding and no pid lookup per reference."""
+    g = st.g
+    limit = g[G_ADDR_LIMIT]
+    mm = g[G_LAST_MM]
+    n = len(refs)
+    for i in range(start, n):
+        r = np.int64(refs[i])
+        addr = (r >> 1) << 12
+        if addr >= limit or addr < 0:
+            _fail(st, i, ERR_ADDR, -1)
+            g[G_ERR_A] = addr
+            return STOP_BAD_EVENT, i
+        if st.mm_pgd[mm] < 0:          # the process was OOM-killed: nothing left to run
+            st.cnt[C_IGNORED_EVENTS] += n - i
+            return DONE, n
+        s = access(st, mm, addr, (r & 1) != 0, i, check_every)
+        if s > 0:
+            return s, i
+    return DONE, n
+
+
+@kernel
+def replay_chunk(st, ev, start, check_every):
+    g = st.g
+    cnt = st.cnt
+    levels = g[G_LEVELS]
     limit = g[G_ADDR_LIMIT]
     check = g[G_CHECK]
-    init_ref = g[G_INIT_REF]
     n = len(ev)
     for i in range(start, n):
         op = ev[i]['op']
         pid = np.int64(ev[i]['pid'])
         if op <= OP_WRITE:
-            if check:
-                r = _room(st, levels + 1, 0, 0)
-                if r != DONE:
-                    return r, i
             addr = np.int64(ev[i]['addr'])
-            write = op == OP_WRITE
             mm = _mm_of(st, pid)
             if mm < 0:
                 if mm == -3:
@@ -106,71 +200,12 @@ def replay_chunk(st, ev, start, bare, check_every):
                 cnt[C_IGNORED_EVENTS] += 1
                 continue
             if addr < 0 or addr >= limit:
-                if bare:
-                    _fail(st, i, ERR_ADDR, -1)
-                    return STOP_BAD_EVENT, i
                 cnt[C_SEGFAULTS] += 1
                 exit_mmap(st, mm)
                 continue
-            # the MMU's walk
-            slot = st.mm_pgd[mm]
-            for level in range(levels - 1, 0, -1):
-                e = st.pt[slot * ptrs + pt_index(st, level, addr)]
-                if e == 0:
-                    slot = -1
-                    break
-                slot = e >> 12
-            pte = -1
-            e = 0
-            if slot >= 0:
-                pte = slot * ptrs + pt_index(st, 0, addr)
-                e = st.pt[pte]
-            if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
-                st.pt[pte] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
-            else:
-                if not check:
-                    r = _room(st, levels + 1, 0, 0)
-                    if r != DONE:
-                        return r, i
-                misses0 = cnt[C_MISSES]
-                r = handle_mm_fault(st, mm, addr, write)
-                if r == FAULT_SEGV:
-                    cnt[C_SEGFAULTS] += 1
-                    exit_mmap(st, mm)
-                    continue
-                if r == FAULT_ABORT:
-                    cnt[C_IGNORED_EVENTS] += 1
-                    continue
-                slot = st.mm_pgd[mm]
-                for level in range(levels - 1, 0, -1):
-                    slot = st.pt[slot * ptrs + pt_index(st, level, addr)] >> 12
-                pte = slot * ptrs + pt_index(st, 0, addr)
-                e = st.pt[pte]
-                if init_ref or cnt[C_MISSES] == misses0:
-                    e |= _PAGE_ACCESSED
-                st.pt[pte] = e | (_PAGE_DIRTY if write else 0)
-            cnt[C_REFERENCES] += 1
-            if write:
-                cnt[C_WRITES] += 1
-            else:
-                cnt[C_READS] += 1
-            if check:
-                frame = st.pt[pte] >> 12
-                want = expected_token(st, pte, frame)
-                if st.page_token[frame] != want:
-                    cnt[C_INTEGRITY_ERRORS] += 1
-                    _fail(st, i, ERR_TOKEN, frame)
-                    g[G_ERR_A] = want
-                    g[G_ERR_B] = st.page_token[frame]
-                    return STOP_INTEGRITY, i
-                if write:
-                    note_write(st, pte, frame)
-                if check_every > 0 and i % check_every == 0:
-                    k = check_invariants(st)
-                    if k:
-                        cnt[C_INTEGRITY_ERRORS] += 1
-                        _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
-                        return STOP_INTEGRITY, i
+            s = access(st, mm, addr, op == OP_WRITE, i, check_every)
+            if s > 0:
+                return s, i
             continue
 
         # ---- process and mapping events -------------------------------------------------
@@ -199,6 +234,7 @@ def replay_chunk(st, ev, start, bare, check_every):
             length = (length + 4095) & ~np.int64(4095)
             if addr + length > limit or addr + length < addr:
                 _fail(st, i, ERR_ADDR, -1)
+                g[G_ERR_A] = addr + length - 1
                 return STOP_BAD_EVENT, i
             if op == OP_MUNMAP:
                 sys_munmap(st, mm, addr, length)
@@ -212,6 +248,7 @@ def replay_chunk(st, ev, start, bare, check_every):
             child = np.int64(ev[i]['arg'])
             if find_mm(st, child) >= 0:
                 _fail(st, i, ERR_PID, -1)
+                g[G_ERR_A] = child
                 return STOP_BAD_EVENT, i
             do_fork(st, mm, child)
             g[G_LAST_PID] = -1

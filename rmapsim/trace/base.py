@@ -15,7 +15,8 @@ import operator
 import numpy as np
 
 from rmapsim.errors import TraceError
-from rmapsim.trace.events import EVENT_DTYPE, page_refs
+from rmapsim.trace.events import (EVENT_DTYPE, events_from_refs, refs_from_events,
+                                  refs_from_pages)
 from rmapsim.trace.validate import first_bad
 
 MEMORY = "<memory>"
@@ -56,6 +57,31 @@ class Trace:
         if with_next and not self.has_next:
             raise TraceError(self.path, f"the {self.format} format has no next-access column")
         return self._pass(size, bool(with_next))
+
+    def ref_chunks(self, size: int = 1 << 20):
+        """A bare trace in its compact form: uint64 arrays of ``(page << 1) | is_write``
+        (see ``events.REF_DTYPE``), read directly where the format allows."""
+        if not self.bare:
+            raise TraceError(self.path, "not a bare page trace: it has process events")
+        size = operator.index(size)
+        if not hasattr(self._reader, "ref_chunks"):
+            return (refs_from_events(ev) for ev in self.chunks(size))
+        return self._ref_pass(size)
+
+    def _ref_pass(self, size):
+        self.bytes_done = 0
+        src = self._reader.open()
+        try:
+            for refs in self._reader.ref_chunks(src, size):
+                if src is not None:
+                    self.bytes_done = src.raw_pos
+                for start in range(0, len(refs), size):
+                    yield refs[start:start + size]
+            if self.total_bytes is not None:
+                self.bytes_done = self.total_bytes
+        finally:
+            if src is not None:
+                src.close()
 
     def __iter__(self):
         return self.chunks()
@@ -112,6 +138,29 @@ class MemoryReader:
         return f"event {index}"
 
 
+class MemoryRefReader:
+    """A bare trace held in memory in its compact form (events are made only on demand)."""
+    bare = True
+    has_next = False
+
+    def __init__(self, refs: np.ndarray):
+        self.refs = refs
+
+    def open(self):
+        return None
+
+    def ref_chunks(self, src, size):
+        for start in range(0, len(self.refs), size):
+            yield self.refs[start:start + size]
+
+    def chunks(self, src, size, with_next):
+        for refs in self.ref_chunks(src, size):
+            yield events_from_refs(refs)
+
+    def locate(self, index):
+        return f"event {index}"
+
+
 def from_pages(pages, writes=None) -> Trace:
     """An in-memory bare trace: one READ (WRITE where ``writes`` is true) per page number."""
     p = np.asarray(pages)
@@ -126,7 +175,7 @@ def from_pages(pages, writes=None) -> Trace:
         if w.shape != p.shape:
             raise TraceError(MEMORY, f"writes has shape {w.shape}, pages {p.shape}")
         w = w.astype(bool)
-    return Trace(MEMORY, "memory", MemoryReader(page_refs(p.astype(np.uint64), w), bare=True))
+    return Trace(MEMORY, "memory", MemoryRefReader(refs_from_pages(p, w)))
 
 
 def from_events(array) -> Trace:

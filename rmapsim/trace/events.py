@@ -60,6 +60,31 @@ PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 
 
+# A bare page trace also streams in a compact form, 8 bytes a reference instead of 40:
+# ``(page << 1) | is_write`` as uint64 (``Trace.ref_chunks``). The replay loop of bare traces
+# reads this form; reading it straight from a binary format skips building events at all.
+REF_DTYPE = np.dtype("<u8")
+
+
+def refs_from_events(ev: np.ndarray) -> np.ndarray:
+    """The compact form of a chunk of READ/WRITE events."""
+    return ((ev["addr"] >> np.uint64(PAGE_SHIFT)) << np.uint64(1)) | (ev["op"] == OP_WRITE)
+
+
+def refs_from_pages(pages: np.ndarray, writes: np.ndarray | None = None) -> np.ndarray:
+    r = np.asarray(pages, dtype=np.uint64) << np.uint64(1)
+    if writes is not None:
+        r |= np.asarray(writes, dtype=np.uint64) & np.uint64(1)
+    return r
+
+
+def events_from_refs(refs: np.ndarray) -> np.ndarray:
+    ev = np.zeros(len(refs), dtype=EVENT_DTYPE)
+    ev["addr"] = (refs >> np.uint64(1)) << np.uint64(PAGE_SHIFT)
+    ev["op"] = refs & np.uint64(1)
+    return ev
+
+
 def empty(n: int) -> np.ndarray:
     return np.zeros(n, dtype=EVENT_DTYPE)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmapsim.trace.binary import RecordReader, first_index
-from rmapsim.trace.events import OP_WRITE, page_refs
+from rmapsim.trace.events import OP_WRITE, page_refs, refs_from_pages
 
 ORACLE_GENERAL = np.dtype([("time", "<u4"), ("id", "<u8"), ("size", "<u4"), ("next", "<i8")])
 VSCSI1 = np.dtype([("sn", "<u4"), ("len", "<u4"), ("nsg", "<u4"), ("cmd", "<u2"), ("ver", "<u2"),
@@ -33,26 +33,31 @@ _CMD_KIND[list(SCSI_WRITES)] = OP_WRITE
 
 
 class _BlockReader(RecordReader):
-    def pages(self, ids: np.ndarray, index: int, writes=None) -> np.ndarray:
+    def pages(self, ids: np.ndarray, index: int, writes=None, compact=False) -> np.ndarray:
         bad = first_index(ids >= PAGE_LIMIT)
         if bad >= 0:
             self.fail(index + bad, f"object id {int(ids[bad])} too large for a page number (>= 2^52)")
-        return page_refs(ids, writes)
+        return refs_from_pages(ids, writes) if compact else page_refs(ids, writes)
+
+    def ref_chunks(self, src, size):
+        """The compact form straight from the records (no events built)."""
+        for recs, index in self.records(src, size):
+            yield self.convert(recs, index, False, compact=True)
 
 
 class OracleGeneralReader(_BlockReader):
     record = ORACLE_GENERAL
     has_next = True
 
-    def convert(self, recs, index, with_next):
-        ev = self.pages(recs["id"], index)
+    def convert(self, recs, index, with_next, compact=False):
+        ev = self.pages(recs["id"], index, compact=compact)
         return (ev, np.ascontiguousarray(recs["next"])) if with_next else ev
 
 
 class VscsiReader(_BlockReader):
     record = VSCSI1
 
-    def convert(self, recs, index, with_next):
+    def convert(self, recs, index, with_next, compact=False):
         bad = first_index((recs["ver"] >> 8) != 1)
         if bad >= 0:
             self.fail(index + bad, f"not a vscsi version 1 record (ver field {int(recs['ver'][bad]):#06x})")
@@ -60,7 +65,7 @@ class VscsiReader(_BlockReader):
         bad = first_index(kind == 2)
         if bad >= 0:
             self.fail(index + bad, f"SCSI command {int(recs['cmd'][bad]):#04x} is neither a read nor a write")
-        return self.pages(recs["lbn"], index, kind)
+        return self.pages(recs["lbn"], index, kind, compact=compact)
 
 
 def looks_like_vscsi(head: bytes) -> bool:
