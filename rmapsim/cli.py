@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 
 from rmapsim.errors import ConfigError, UserError
 
@@ -74,7 +75,8 @@ def _emit(text: str, path: str | None) -> None:
 
 
 def _finish(result, as_json, out) -> int:
-    _emit(result.to_json() if as_json else result.format_line(), out)
+    # the violation goes to stderr; the key=value line stays parseable without its free text
+    _emit(result.to_json() if as_json else replace(result, violation=None).format_line(), out)
     if result.violation:
         print(f"{PROG}: check failed: {result.violation}", file=sys.stderr)
         return 1
