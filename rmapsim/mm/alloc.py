@@ -27,7 +27,7 @@ from rmapsim.mm.state import (C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, C_D
                               C_KSWAPD_PAGES_SCANNED, C_KSWAPD_PTES_VISITED, C_KSWAPD_SWAP_OUTS,
                               C_KSWAPD_WAKEUPS, C_KSWAPD_WRITEBACKS, C_OOM_KILLS, C_PAGES_FREED,
                               C_PAGES_SCANNED, C_PTES_VISITED, C_SWAP_OUTS, C_WRITEBACKS,
-                              G_CACHE_MODE, G_HIGH, G_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE)
+                              G_CACHE_MODE, G_HIGH, G_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE, G_N_MM)
 from rmapsim.mm.vmscan.dispatch import reclaim
 
 SWAP_CLUSTER_MAX = 32
@@ -69,7 +69,7 @@ def oom_kill(st):
     """Kill the process with the largest RSS; False if there is none to kill."""
     best = -1
     best_rss = 0
-    for mm in range(len(st.mm_pgd)):
+    for mm in range(st.g[G_N_MM]):
         if st.mm_pgd[mm] >= 0 and st.mm_rss[mm] > best_rss:
             best = mm
             best_rss = st.mm_rss[mm]

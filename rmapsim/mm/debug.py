@@ -6,10 +6,10 @@ page (or slot) in ``g[G_ERR_FRAME]`` and two details in ``g[G_ERR_A]``, ``g[G_ER
 import numpy as np
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (_PAGE_PRESENT, _PTE_SWAP, G_CACHE_MODE, G_ERR_A, G_ERR_B,
-                              G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE, G_PTRS, G_SWAP_FREE,
-                              G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT, PG_buddy, PG_lru,
-                              PG_swapcache)
+from rmapsim.mm.state import (G_CACHE_MODE, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE,
+                              G_N_MM, G_N_ORDERS, G_N_PC, G_N_PT, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
+                              G_PTRS, G_SWAP_FREE, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
+                              _PAGE_PRESENT, PG_buddy, PG_lru, PG_swapcache, _PTE_SWAP)
 
 VIOLATIONS = {
     1: "free list corrupt (block {a} of order {b} is not a free block head of that order)",
@@ -47,7 +47,7 @@ def check_invariants(st):
     # 1. buddy free lists
     free = np.zeros(n, np.int8)
     total = 0
-    for order in range(len(st.free_head)):
+    for order in range(st.g[G_N_ORDERS]):
         f = st.free_head[order]
         while f >= 0:
             if f >= n or not (st.page_flags[f] & PG_buddy) or st.page_private[f] != order \
@@ -64,9 +64,9 @@ def check_invariants(st):
         return _bad(st, 3, -1, g[G_NR_FREE], total)
     # 2. page tables: what the ptes say
     nmap = np.zeros(n, np.int64)
-    nswap = np.zeros(len(st.swap_map), np.int64)
-    rss = np.zeros(len(st.mm_rss), np.int64)
-    for slot in range(len(st.tbl_mm)):
+    nswap = np.zeros(st.g[G_N_SWAP], np.int64)
+    rss = np.zeros(st.g[G_N_MM], np.int64)
+    for slot in range(st.g[G_N_TBL]):
         mm = st.tbl_mm[slot]
         if mm < 0:
             continue
@@ -89,11 +89,11 @@ def check_invariants(st):
                 nswap[e >> 12] += 1
         if used != st.tbl_used[slot]:
             return _bad(st, 8, -1, slot, st.tbl_used[slot])
-    for mm in range(len(st.mm_rss)):
+    for mm in range(st.g[G_N_MM]):
         if st.mm_pgd[mm] >= 0 and rss[mm] != st.mm_rss[mm]:
             return _bad(st, 9, -1, mm, st.mm_rss[mm])
     # 3. struct page against the ptes: chains, mapcounts, counts
-    seen = np.zeros(len(st.pt), np.int8)
+    seen = np.zeros(st.g[G_N_PT], np.int8)
     for f in range(n):
         if free[f] or not (st.page_flags[f] & PG_lru):
             continue
@@ -116,11 +116,11 @@ def check_invariants(st):
         if refs != st.page_count[f]:
             return _bad(st, 4, f, st.page_count[f], refs)
     # 4. swap: counts, free slots, the swap cache
-    for i in range(len(st.shmswap_keys)):
+    for i in range(st.g[G_N_SHMSWAP]):
         if st.shmswap_keys[i] != HASH_EMPTY:
             nswap[st.shmswap_vals[i]] += 1
     nfree = 0
-    for s in range(len(st.swap_map)):
+    for s in range(st.g[G_N_SWAP]):
         f = st.swap_cache[s]
         if f >= 0:
             nswap[s] += 1
@@ -133,7 +133,7 @@ def check_invariants(st):
     if nfree != g[G_SWAP_FREE]:
         return _bad(st, 11, -1, g[G_SWAP_FREE], nfree)
     # 5. page cache
-    for i in range(len(st.pc_keys)):
+    for i in range(st.g[G_N_PC]):
         k = st.pc_keys[i]
         if k == HASH_EMPTY:
             continue

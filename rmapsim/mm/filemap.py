@@ -17,8 +17,8 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.state import (C_FILE_READS, C_NFS_READS, C_NFS_WRITES, C_WRITEBACKS, G_CHECK,
-                              G_DISK_COUNT, G_FID_COUNT, G_NR_OBJ, G_PC_COUNT, OBJ_SHIFT,
-                              TOKEN_FILE_BIT, TOKEN_ZERO)
+                              G_DISK_COUNT, G_FID_COUNT, G_NR_OBJ, G_N_DISK, G_N_FID, G_N_PC,
+                              G_PC_COUNT, OBJ_SHIFT, TOKEN_FILE_BIT, TOKEN_ZERO)
 from rmapsim.trace.events import DEV_NFS
 
 
@@ -30,14 +30,14 @@ def pc_key(obj, pgoff):
 @kernel
 def obj_slot(st, fid):
     """The object slot of a trace's file id, made on first use (device: disk)."""
-    s = ht_get(st.fid_keys, st.fid_vals, fid)
+    s = ht_get(st.fid_keys, st.fid_vals, st.g[G_N_FID], fid)
     if s >= 0:
         return s
     s = st.g[G_NR_OBJ]
     st.g[G_NR_OBJ] = s + 1
     st.obj_dev[s] = 0
     st.obj_shm[s] = 0
-    st.g[G_FID_COUNT] += ht_put(st.fid_keys, st.fid_vals, fid, s)
+    st.g[G_FID_COUNT] += ht_put(st.fid_keys, st.fid_vals, st.g[G_N_FID], fid, s)
     return s
 
 
@@ -52,7 +52,7 @@ def shm_obj_new(st):
 
 @kernel
 def find_get_page(st, obj, pgoff):
-    return ht_get(st.pc_keys, st.pc_vals, pc_key(obj, pgoff))
+    return ht_get(st.pc_keys, st.pc_vals, st.g[G_N_PC], pc_key(obj, pgoff))
 
 
 @kernel
@@ -60,13 +60,13 @@ def add_to_page_cache(st, frame, obj, pgoff):
     st.page_mapping[frame] = obj
     st.page_index[frame] = pgoff
     st.page_count[frame] += 1
-    st.g[G_PC_COUNT] += ht_put(st.pc_keys, st.pc_vals, pc_key(obj, pgoff), frame)
+    st.g[G_PC_COUNT] += ht_put(st.pc_keys, st.pc_vals, st.g[G_N_PC], pc_key(obj, pgoff), frame)
 
 
 @kernel
 def remove_from_page_cache(st, frame):
     obj = st.page_mapping[frame]
-    st.g[G_PC_COUNT] -= ht_del(st.pc_keys, st.pc_vals, pc_key(obj, st.page_index[frame]))
+    st.g[G_PC_COUNT] -= ht_del(st.pc_keys, st.pc_vals, st.g[G_N_PC], pc_key(obj, st.page_index[frame]))
     st.page_mapping[frame] = -1
     st.page_index[frame] = 0
     st.page_count[frame] -= 1
@@ -88,7 +88,7 @@ def backing_token(st, obj, pgoff):
     """What the backing store holds for a block: the last write-back, else its initial content
     (zeroes for shared anonymous memory)."""
     key = pc_key(obj, pgoff)
-    t = ht_get(st.disk_keys, st.disk_vals, key)
+    t = ht_get(st.disk_keys, st.disk_vals, st.g[G_N_DISK], key)
     if t >= 0:
         return t
     return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
@@ -112,5 +112,5 @@ def writepage(st, frame):
     if st.obj_dev[obj] == DEV_NFS:
         st.cnt[C_NFS_WRITES] += 1
     if st.g[G_CHECK]:
-        st.g[G_DISK_COUNT] += ht_put(st.disk_keys, st.disk_vals,
+        st.g[G_DISK_COUNT] += ht_put(st.disk_keys, st.disk_vals, st.g[G_N_DISK],
                                      pc_key(obj, st.page_index[frame]), st.page_token[frame])

@@ -4,7 +4,8 @@ Linear probing with backward-shift deletion (Knuth 6.4, Algorithm R), so no tomb
 tables stay fast however many inserts and deletes a long run makes. The page cache, the pid
 table, the file-id table and the oracle's truth tables all use this. A key is never negative;
 ``HASH_EMPTY`` (-1) marks a free slot. The caller keeps the entry count and grows the table
-(``rehash``, from Python) before it passes half full.
+(``rehash``, from Python) before it passes half full, and passes the table's size (a power of
+two) with it: compiled code sees the tables as raw pointers (see ``state.as_struct``).
 """
 import numpy as np
 from numba import njit
@@ -22,9 +23,9 @@ def _slot(key, mask):
 
 
 @kernel
-def ht_get(keys, vals, key):
+def ht_get(keys, vals, size, key):
     """Value stored under key, or -1."""
-    mask = len(keys) - 1
+    mask = size - 1
     i = _slot(key, mask)
     while True:
         k = keys[i]
@@ -36,9 +37,9 @@ def ht_get(keys, vals, key):
 
 
 @kernel
-def ht_put(keys, vals, key, val):
+def ht_put(keys, vals, size, key, val):
     """Insert or overwrite; returns 1 if a new entry was made, 0 if one was overwritten."""
-    mask = len(keys) - 1
+    mask = size - 1
     i = _slot(key, mask)
     while True:
         k = keys[i]
@@ -53,9 +54,9 @@ def ht_put(keys, vals, key, val):
 
 
 @kernel
-def ht_del(keys, vals, key):
+def ht_del(keys, vals, size, key):
     """Remove key; returns 1 if it was there. Backward-shift keeps probe chains unbroken."""
-    mask = len(keys) - 1
+    mask = size - 1
     i = _slot(key, mask)
     while True:
         k = keys[i]
@@ -91,4 +92,4 @@ def rehash(keys, vals, new_size):
 def _rehash_into(keys, vals, nk, nv):
     for i in range(len(keys)):
         if keys[i] != HASH_EMPTY:
-            ht_put(nk, nv, keys[i], vals[i])
+            ht_put(nk, nv, len(nk), keys[i], vals[i])

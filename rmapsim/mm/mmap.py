@@ -13,10 +13,11 @@ from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
 from rmapsim.mm.rmap import page_remove_rmap
-from rmapsim.mm.state import (_PAGE_DIRTY, _PAGE_PRESENT, _PTE_SWAP, G_BITS, G_LAST_PID,
-                              G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_PTRS, HASH_EMPTY,
-                              G_SHMSWAP_COUNT, G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, OBJ_SHIFT, PG_anon,
-                              PG_dirty, PG_swapcache)
+from rmapsim.mm.state import (G_BITS, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
+                              G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
+                              G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
+                              _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty, PG_swapcache,
+                              _PTE_SWAP)
 from rmapsim.mm.swap import delete_from_swap_cache, swap_free
 from rmapsim.mm.vmscan.dispatch import page_removed, put_page
 from rmapsim.mm.vmscan.common import release_page
@@ -83,7 +84,7 @@ def _vma_free(st, v):
 def shm_release(st, obj):
     """The last mapping of a shared anonymous object is gone: its pages and swap slots go too.
     Scans the page-cache and shmswap tables; objects die rarely."""
-    for i in range(len(st.pc_keys)):
+    for i in range(st.g[G_N_PC]):
         k = st.pc_keys[i]
         if k != HASH_EMPTY and (k >> OBJ_SHIFT) == obj:
             f = st.pc_vals[i]
@@ -92,25 +93,25 @@ def shm_release(st, obj):
                 if st.page_count[f] == 0:
                     page_removed(st, f)
                     release_page(st, f)
-    for i in range(len(st.shmswap_keys)):
+    for i in range(st.g[G_N_SHMSWAP]):
         k = st.shmswap_keys[i]
         if k != HASH_EMPTY and (k >> OBJ_SHIFT) == obj:
             swap_free(st, st.shmswap_vals[i])
-    st.g[G_SHMSWAP_COUNT] -= drop_object(st.shmswap_keys, st.shmswap_vals, obj)
-    st.g[G_TRUTH_COUNT] -= drop_object(st.truth_keys, st.truth_vals, obj)
+    st.g[G_SHMSWAP_COUNT] -= drop_object(st.shmswap_keys, st.shmswap_vals, st.g[G_N_SHMSWAP], obj)
+    st.g[G_TRUTH_COUNT] -= drop_object(st.truth_keys, st.truth_vals, st.g[G_N_TRUTH], obj)
 
 
 @kernel
-def drop_object(keys, vals, obj):
+def drop_object(keys, vals, size, obj):
     """Delete every key of one object from a page-cache-keyed table; how many went."""
     n = 0
     again = True
     while again:           # a deletion shifts later entries back: rescan until none is left
         again = False
-        for i in range(len(keys)):
+        for i in range(size):
             k = keys[i]
             if k != HASH_EMPTY and (k >> OBJ_SHIFT) == obj:
-                n += ht_del(keys, vals, k)
+                n += ht_del(keys, vals, size, k)
                 again = True
     return n
 
@@ -259,9 +260,9 @@ def exit_mmap(st, mm):
     st.mm_rss[mm] = 0
     pid = st.mm_pid[mm]
     st.mm_pid[mm] = -1
-    if ht_get(st.pid_keys, st.pid_vals, pid) == mm:
+    if ht_get(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid) == mm:
         # a dead pid stays in the table as -2 so its later events are ignored, not revived
-        ht_put(st.pid_keys, st.pid_vals, pid, -2)
+        ht_put(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid, -2)
     st.g[G_LAST_PID] = -1
     top = st.g[G_MM_FREE_TOP]
     st.mm_free[top] = mm

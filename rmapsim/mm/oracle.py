@@ -17,14 +17,15 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import backing_token, file_token, pc_key
 from rmapsim.mm.hashtab import ht_get, ht_put
-from rmapsim.mm.state import (_PAGE_PRESENT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_PTRS, G_TOKEN,
-                              G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT, TOKEN_ZERO)
+from rmapsim.mm.state import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
+                              G_N_TRUTH, G_PTRS, G_TOKEN, G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT,
+                              _PAGE_PRESENT, TOKEN_ZERO)
 
 
 @kernel
 def object_truth(st, obj, pgoff):
     key = pc_key(obj, pgoff)
-    t = ht_get(st.truth_keys, st.truth_vals, key)
+    t = ht_get(st.truth_keys, st.truth_vals, st.g[G_N_TRUTH], key)
     if t >= 0:
         return t
     return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
@@ -49,7 +50,7 @@ def note_write(st, pte, frame):
     st.page_token[frame] = t
     obj = st.page_mapping[frame]
     if obj >= 0:
-        st.g[G_TRUTH_COUNT] += ht_put(st.truth_keys, st.truth_vals,
+        st.g[G_TRUTH_COUNT] += ht_put(st.truth_keys, st.truth_vals, st.g[G_N_TRUTH],
                                       pc_key(obj, st.page_index[frame]), t)
     else:
         st.pt_tok[pte] = t
@@ -62,7 +63,7 @@ def final_sweep(st):
     expected and found tokens in g[G_ERR_FRAME], g[G_ERR_A], g[G_ERR_B]."""
     g = st.g
     ptrs = g[G_PTRS]
-    for slot in range(len(st.tbl_mm)):
+    for slot in range(st.g[G_N_TBL]):
         if st.tbl_mm[slot] < 0 or st.tbl_level[slot] != 0:
             continue
         for p in range(slot * ptrs, (slot + 1) * ptrs):
@@ -81,17 +82,17 @@ def final_sweep(st):
                 g[G_ERR_A] = t
                 g[G_ERR_B] = got
                 return 1
-    for i in range(len(st.truth_keys)):
+    for i in range(st.g[G_N_TRUTH]):
         key = st.truth_keys[i]
         if key == HASH_EMPTY:
             continue
         t = st.truth_vals[i]
-        f = ht_get(st.pc_keys, st.pc_vals, key)
+        f = ht_get(st.pc_keys, st.pc_vals, st.g[G_N_PC], key)
         where = f
         if f >= 0:
             got = st.page_token[f]
         else:
-            s = ht_get(st.shmswap_keys, st.shmswap_vals, key)
+            s = ht_get(st.shmswap_keys, st.shmswap_vals, st.g[G_N_SHMSWAP], key)
             if s >= 0:
                 got = st.swap_token[s]
             else:

@@ -17,11 +17,11 @@ from rmapsim.mm.memory import alloc_table_frame, pte_alloc
 from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP,
-                              C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_BITS, G_LAST_MM, G_LAST_PID,
-                              G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_PID_COUNT, G_PTRS,
-                              G_ZERO_FRAME, G_ADDR_LIMIT, VM_FILE, VM_NOZEROPAGE, VM_SHARED,
-                              VM_WRITE)
+from rmapsim.mm.state import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT, G_BITS,
+                              G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
+                              G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
+                              _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_FILE, VM_NOZEROPAGE,
+                              VM_SHARED, VM_WRITE)
 from rmapsim.mm.swap import swap_duplicate
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 
@@ -29,7 +29,7 @@ from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 @kernel
 def find_mm(st, pid):
     """mm of a live pid; -1 if never seen; -2 if it has exited or was killed."""
-    return ht_get(st.pid_keys, st.pid_vals, pid)
+    return ht_get(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid)
 
 
 @kernel
@@ -46,7 +46,7 @@ def mm_new(st, pid):
     st.mm_swap_address[mm] = 0
     st.mm_swap_cnt[mm] = 0
     st.mm_pgd[mm] = -1
-    st.g[G_PID_COUNT] += ht_put(st.pid_keys, st.pid_vals, pid, mm)
+    st.g[G_PID_COUNT] += ht_put(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid, mm)
     # the pgd is taken before the mm is live, so the OOM killer cannot pick this one
     f = alloc_table_frame(st, -1, 0)
     if f == -2:

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 from numba import config as numba_config, typeof, types
 from numba.experimental import structref
+from numba.extending import intrinsic
 
 from rmapsim.jit import kernel
 
@@ -65,7 +66,14 @@ OBJ_SHIFT = 36
  G_SHMSWAP_COUNT, G_PID_COUNT, G_LAST_PID, G_LAST_MM, G_EVENT, G_ERR_KIND, G_ERR_FRAME,
  G_ERR_EVENT, G_IN_RECLAIM, G_CUR_MM, G_INIT_REF, G_ZERO_PAGE, G_LAST_FREED, G_NR_USER,
  G_NR_TABLES, G_ADDR_LIMIT, G_TREE_RESERVE, G_NR_MM, G_FID_COUNT, G_ERR_A, G_ERR_B) = range(51)
+# sizes of the growable tables (compiled code sees raw pointers, which have no len)
+(G_N_ORDERS, G_N_SWAP, G_N_MM, G_N_TBL, G_N_PT, G_N_VMA, G_N_OBJ, G_N_PC, G_N_TRUTH, G_N_DISK,
+ G_N_SHMSWAP, G_N_PID, G_N_FID) = range(51, 64)
 N_GLOBALS = 64
+_SIZE_OF = {G_N_ORDERS: "free_head", G_N_SWAP: "swap_map", G_N_MM: "mm_pgd", G_N_TBL: "tbl_mm",
+            G_N_PT: "pt", G_N_VMA: "vma_free", G_N_OBJ: "obj_dev", G_N_PC: "pc_keys",
+            G_N_TRUTH: "truth_keys", G_N_DISK: "disk_keys", G_N_SHMSWAP: "shmswap_keys",
+            G_N_PID: "pid_keys", G_N_FID: "fid_keys"}
 
 # ---- counters (indices into cnt); names are the keys of Result.to_dict() --------------------
 COUNTERS = (
@@ -128,10 +136,13 @@ State = namedtuple("State", [
 ])
 
 
-# Compiled code gets the state as a StructRef: passed by pointer, so a call costs one argument
-# however many arrays the state holds (a NamedTuple is passed by value, and with seventy arrays
-# that made every call, and its compilation, slow). Python keeps the NamedTuple, which shares
-# the arrays; ``as_struct`` makes the StructRef view after every (re)build.
+# Compiled code gets the state as a StructRef whose fields are raw pointers to the arrays'
+# data. A StructRef is passed by pointer, so a call costs one argument however many arrays the
+# state holds (a NamedTuple is passed by value, and with sixty arrays that made every call, and
+# its compilation, slow); raw pointers, unlike array fields, are not reference counted at every
+# read, which was most of the replay time. Python keeps the NamedTuple, which owns the arrays,
+# for as long as the StructRef is used; ``as_struct`` makes a new view after every (re)build,
+# and the table sizes the pointers do not carry are in ``g[G_N_*]``.
 @structref.register
 class StateType(types.StructRef):
     def preprocess_fields(self, fields):
@@ -145,69 +156,79 @@ class StateStruct(structref.StructRefProxy):
 structref.define_boxing(StateType, StateStruct)
 
 
+@intrinsic
+def _ptr(typingctx, arr):
+    """The data pointer of an array, as a typed raw pointer."""
+    sig = types.CPointer(arr.dtype)(arr)
+
+    def codegen(context, builder, signature, args):
+        return context.make_array(signature.args[0])(context, builder, args[0]).data
+    return sig, codegen
+
+
 @kernel
 def _to_struct(nt, ty):
     st = structref.new(ty)
-    st.g = nt.g
-    st.cnt = nt.cnt
-    st.params = nt.params
-    st.page_flags = nt.page_flags
-    st.page_count = nt.page_count
-    st.page_mapcount = nt.page_mapcount
-    st.page_mapping = nt.page_mapping
-    st.page_index = nt.page_index
-    st.page_private = nt.page_private
-    st.page_chain = nt.page_chain
-    st.page_token = nt.page_token
-    st.lru_prev = nt.lru_prev
-    st.lru_next = nt.lru_next
-    st.page_age = nt.page_age
-    st.free_head = nt.free_head
-    st.free_next = nt.free_next
-    st.free_prev = nt.free_prev
-    st.pt = nt.pt
-    st.pt_next = nt.pt_next
-    st.pt_tok = nt.pt_tok
-    st.tbl_parent = nt.tbl_parent
-    st.tbl_level = nt.tbl_level
-    st.tbl_used = nt.tbl_used
-    st.tbl_frame = nt.tbl_frame
-    st.tbl_mm = nt.tbl_mm
-    st.tbl_base = nt.tbl_base
-    st.tbl_free = nt.tbl_free
-    st.mm_pgd = nt.mm_pgd
-    st.mm_rss = nt.mm_rss
-    st.mm_pid = nt.mm_pid
-    st.mm_vmas = nt.mm_vmas
-    st.mm_mmap_cache = nt.mm_mmap_cache
-    st.mm_swap_address = nt.mm_swap_address
-    st.mm_swap_cnt = nt.mm_swap_cnt
-    st.mm_free = nt.mm_free
-    st.pid_keys = nt.pid_keys
-    st.pid_vals = nt.pid_vals
-    st.vma_start = nt.vma_start
-    st.vma_end = nt.vma_end
-    st.vma_flags = nt.vma_flags
-    st.vma_obj = nt.vma_obj
-    st.vma_pgoff = nt.vma_pgoff
-    st.vma_next = nt.vma_next
-    st.vma_free = nt.vma_free
-    st.fid_keys = nt.fid_keys
-    st.fid_vals = nt.fid_vals
-    st.obj_dev = nt.obj_dev
-    st.obj_maps = nt.obj_maps
-    st.obj_shm = nt.obj_shm
-    st.pc_keys = nt.pc_keys
-    st.pc_vals = nt.pc_vals
-    st.truth_keys = nt.truth_keys
-    st.truth_vals = nt.truth_vals
-    st.disk_keys = nt.disk_keys
-    st.disk_vals = nt.disk_vals
-    st.shmswap_keys = nt.shmswap_keys
-    st.shmswap_vals = nt.shmswap_vals
-    st.swap_map = nt.swap_map
-    st.swap_cache = nt.swap_cache
-    st.swap_token = nt.swap_token
+    st.g = _ptr(nt.g)
+    st.cnt = _ptr(nt.cnt)
+    st.params = _ptr(nt.params)
+    st.page_flags = _ptr(nt.page_flags)
+    st.page_count = _ptr(nt.page_count)
+    st.page_mapcount = _ptr(nt.page_mapcount)
+    st.page_mapping = _ptr(nt.page_mapping)
+    st.page_index = _ptr(nt.page_index)
+    st.page_private = _ptr(nt.page_private)
+    st.page_chain = _ptr(nt.page_chain)
+    st.page_token = _ptr(nt.page_token)
+    st.lru_prev = _ptr(nt.lru_prev)
+    st.lru_next = _ptr(nt.lru_next)
+    st.page_age = _ptr(nt.page_age)
+    st.free_head = _ptr(nt.free_head)
+    st.free_next = _ptr(nt.free_next)
+    st.free_prev = _ptr(nt.free_prev)
+    st.pt = _ptr(nt.pt)
+    st.pt_next = _ptr(nt.pt_next)
+    st.pt_tok = _ptr(nt.pt_tok)
+    st.tbl_parent = _ptr(nt.tbl_parent)
+    st.tbl_level = _ptr(nt.tbl_level)
+    st.tbl_used = _ptr(nt.tbl_used)
+    st.tbl_frame = _ptr(nt.tbl_frame)
+    st.tbl_mm = _ptr(nt.tbl_mm)
+    st.tbl_base = _ptr(nt.tbl_base)
+    st.tbl_free = _ptr(nt.tbl_free)
+    st.mm_pgd = _ptr(nt.mm_pgd)
+    st.mm_rss = _ptr(nt.mm_rss)
+    st.mm_pid = _ptr(nt.mm_pid)
+    st.mm_vmas = _ptr(nt.mm_vmas)
+    st.mm_mmap_cache = _ptr(nt.mm_mmap_cache)
+    st.mm_swap_address = _ptr(nt.mm_swap_address)
+    st.mm_swap_cnt = _ptr(nt.mm_swap_cnt)
+    st.mm_free = _ptr(nt.mm_free)
+    st.pid_keys = _ptr(nt.pid_keys)
+    st.pid_vals = _ptr(nt.pid_vals)
+    st.vma_start = _ptr(nt.vma_start)
+    st.vma_end = _ptr(nt.vma_end)
+    st.vma_flags = _ptr(nt.vma_flags)
+    st.vma_obj = _ptr(nt.vma_obj)
+    st.vma_pgoff = _ptr(nt.vma_pgoff)
+    st.vma_next = _ptr(nt.vma_next)
+    st.vma_free = _ptr(nt.vma_free)
+    st.fid_keys = _ptr(nt.fid_keys)
+    st.fid_vals = _ptr(nt.fid_vals)
+    st.obj_dev = _ptr(nt.obj_dev)
+    st.obj_maps = _ptr(nt.obj_maps)
+    st.obj_shm = _ptr(nt.obj_shm)
+    st.pc_keys = _ptr(nt.pc_keys)
+    st.pc_vals = _ptr(nt.pc_vals)
+    st.truth_keys = _ptr(nt.truth_keys)
+    st.truth_vals = _ptr(nt.truth_vals)
+    st.disk_keys = _ptr(nt.disk_keys)
+    st.disk_vals = _ptr(nt.disk_vals)
+    st.shmswap_keys = _ptr(nt.shmswap_keys)
+    st.shmswap_vals = _ptr(nt.shmswap_vals)
+    st.swap_map = _ptr(nt.swap_map)
+    st.swap_cache = _ptr(nt.swap_cache)
+    st.swap_token = _ptr(nt.swap_token)
     return st
 
 
@@ -217,11 +238,15 @@ _STATE_TYPE = []
 def as_struct(nt):
     """The StructRef view of a State (same arrays); under NUMBA_DISABLE_JIT the NamedTuple
     itself, which plain Python reads the same way."""
+    for gi, name in _SIZE_OF.items():
+        nt.g[gi] = len(getattr(nt, name))
     if numba_config.DISABLE_JIT:
         return nt
     if not _STATE_TYPE:
-        _STATE_TYPE.append(StateType([(n, typeof(getattr(nt, n))) for n in nt._fields]))
+        _STATE_TYPE.append(StateType([(n, types.CPointer(typeof(getattr(nt, n)).dtype))
+                                      for n in nt._fields]))
     return _to_struct(nt, _STATE_TYPE[0])
+
 
 HASH_EMPTY = np.int64(-1)
 # growable hash tables: (field prefix, global holding its entry count)

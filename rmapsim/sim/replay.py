@@ -18,15 +18,17 @@ from rmapsim.mm.oracle import expected_token, note_write
 from rmapsim.mm.pgtable import pt_index
 from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
 from rmapsim.mm.filemap import obj_slot
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, C_IGNORED_EVENTS,
-                              C_INTEGRITY_ERRORS, C_MISSES, C_READS, C_REFERENCES, C_SEGFAULTS, C_WRITES,
-                              DONE, ERR_ADDR, ERR_INVARIANT, ERR_MMAP, ERR_PID, ERR_TOKEN,
-                              G_CHECK, G_DISK_COUNT, G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND,
-                              G_FID_COUNT, G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS,
-                              G_MM_FREE_TOP, G_NR_OBJ, G_NR_TABLES, G_PID_COUNT, G_PTRS,
+from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
+                              C_REFERENCES, C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
+                              ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
+                              G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
+                              G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
+                              G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
+                              G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS,
                               G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
-                              G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ADDR_LIMIT, NEED_HASH, NEED_MM,
-                              NEED_SWAP, NEED_TABLES, NEED_VMA, STOP_BAD_EVENT, STOP_INTEGRITY)
+                              G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
+                              NEED_TABLES, NEED_VMA, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,
+                              _PAGE_RW, STOP_BAD_EVENT, STOP_INTEGRITY)
 from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
                                   OP_MUNMAP, OP_WRITE)
 
@@ -42,12 +44,12 @@ def _room(st, tables, vmas, mms):
     if g[G_MM_FREE_TOP] < mms:
         return NEED_MM
     burst = g[G_HIGH] + 64
-    if 2 * (g[G_DISK_COUNT] + burst) > len(st.disk_keys) \
-            or 2 * (g[G_TRUTH_COUNT] + burst) > len(st.truth_keys) \
-            or 2 * (g[G_SHMSWAP_COUNT] + burst) > len(st.shmswap_keys) \
-            or 2 * (g[G_PID_COUNT] + burst) > len(st.pid_keys) \
-            or 2 * (g[G_FID_COUNT] + burst) > len(st.fid_keys) \
-            or g[G_NR_OBJ] + 64 > len(st.obj_dev):
+    if 2 * (g[G_DISK_COUNT] + burst) > st.g[G_N_DISK] \
+            or 2 * (g[G_TRUTH_COUNT] + burst) > st.g[G_N_TRUTH] \
+            or 2 * (g[G_SHMSWAP_COUNT] + burst) > st.g[G_N_SHMSWAP] \
+            or 2 * (g[G_PID_COUNT] + burst) > st.g[G_N_PID] \
+            or 2 * (g[G_FID_COUNT] + burst) > st.g[G_N_FID] \
+            or g[G_NR_OBJ] + 64 > st.g[G_N_OBJ]:
         return NEED_HASH
     if g[G_SWAP_UNBOUNDED] and g[G_SWAP_FREE] < burst:
         return NEED_SWAP
@@ -210,7 +212,7 @@ def replay_chunk(st, ev, start, check_every):
 
         # ---- process and mapping events -------------------------------------------------
         if op == OP_FORK:
-            r = _room(st, g[G_NR_TABLES] + levels + 1, len(st.vma_free) - g[G_VMA_FREE_TOP] + 2, 3)
+            r = _room(st, g[G_NR_TABLES] + levels + 1, st.g[G_N_VMA] - g[G_VMA_FREE_TOP] + 2, 3)
         else:
             r = _room(st, levels + 1, 3, 2)
         if r != DONE:

@@ -12,7 +12,7 @@ from rmapsim.mm.filemap import pc_key, remove_from_page_cache, writepage
 from rmapsim.mm.hashtab import ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.rmap import page_test_dirty, try_to_unmap
-from rmapsim.mm.state import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED,
+from rmapsim.mm.state import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED, G_N_SHMSWAP,
                               G_SHMSWAP_COUNT, PG_anon, PG_dirty, PG_locked, PG_reserved,
                               PG_swapcache)
 from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap_page,
@@ -53,7 +53,7 @@ def shrink_page(st, frame):
                 st.cnt[C_SWAP_OUTS] += 1
                 if st.g[G_CHECK]:
                     st.swap_token[slot] = st.page_token[frame]
-                st.g[G_SHMSWAP_COUNT] += ht_put(st.shmswap_keys, st.shmswap_vals,
+                st.g[G_SHMSWAP_COUNT] += ht_put(st.shmswap_keys, st.shmswap_vals, st.g[G_N_SHMSWAP],
                                                 pc_key(obj, st.page_index[frame]), slot)
                 st.page_flags[frame] &= ~PG_dirty
             else:
