@@ -261,3 +261,14 @@ def test_kswapd_wakes_below_low_and_frees_to_high():
     assert d["kswapd_wakeups"] > 0
     assert d["direct_reclaims"] == 0
     assert d["kswapd_pages_freed"] == d["pages_freed"]
+
+
+def test_page_tables_count_in_oom_badness():
+    # every page in a table of its own: two frames of pte table (ptes + next-pte page) per user
+    # page, which reclaim cannot free. When they fill RAM the OOM killer must kill the process
+    # that owns them (Linux's oom_badness counts page-table pages), not leave it wedged.
+    pages = np.arange(400, dtype=np.int64) * 512
+    d = run(from_pages(pages), frames=512, swap_pages=64)
+    assert d["oom_kills"] == 1
+    assert d["references"] + d["ignored_events"] == 400
+    assert d["pagetable_pages"] == 0          # the killed process's tables were freed

@@ -9,8 +9,8 @@ Kernel mode follows Linux 2.2's ``__get_free_pages`` with the seed's kswapd:
 - an allocation that would go below ``min`` reclaims synchronously, SWAP_CLUSTER_MAX (32) pages
   per try (``try_to_free_pages``), counted as a direct-reclaim stall;
 - when reclaim frees nothing and the allocation still cannot be met, the OOM killer kills the
-  process with the largest RSS (``select_bad_process``/badness by total_vm in 2.4-2.6; RSS
-  here) and the allocation retries. The run reports the kill and goes on.
+  process with the largest badness (resident + swapped-out + page-table pages, as
+  ``oom_badness`` since 2.6.36) and the allocation retries. The run reports the kill and goes on.
 
 Model limit: kswapd runs to completion at the moment it is woken, in the allocating context's
 simulated time but charged to its own CPU time; a real kswapd runs concurrently, so direct
@@ -33,7 +33,7 @@ from rmapsim.mm.vmscan.dispatch import reclaim
 SWAP_CLUSTER_MAX = 32
 
 
-@kernel
+@kernel(inline="always")
 def _reclaim_as(st, nr, scanned, ptes, freed_c, swapouts, writebacks):
     """Run the policy's reclaim and credit its work to one context's counters."""
     c = st.cnt
@@ -65,14 +65,23 @@ def kswapd(st):
 
 
 @kernel
+def oom_badness(st, mm):
+    """Linux's oom_badness (mm/oom_kill.c, 2.6.36 on): resident pages + swap entries + page-table
+    pages -- what killing the process gives back."""
+    return st.mm_rss[mm] + st.mm_swapents[mm] + st.mm_pgtables[mm]
+
+
+@kernel
 def oom_kill(st):
-    """Kill the process with the largest RSS; False if there is none to kill."""
+    """Kill the process with the largest badness; False if there is none to kill."""
     best = -1
-    best_rss = 0
+    best_points = 0
     for mm in range(st.g[G_N_MM]):
-        if st.mm_pgd[mm] >= 0 and st.mm_rss[mm] > best_rss:
-            best = mm
-            best_rss = st.mm_rss[mm]
+        if st.mm_pgd[mm] >= 0:
+            points = oom_badness(st, mm)
+            if points > best_points:
+                best = mm
+                best_points = points
     if best < 0:
         return False
     st.cnt[C_OOM_KILLS] += 1

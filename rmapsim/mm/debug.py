@@ -27,6 +27,7 @@ VIOLATIONS = {
     13: "page cache entry {a:#x} and page disagree (page mapping/index {b:#x})",
     14: "a pte maps a free frame (pte {a})",
     15: "pte {a} is on two rmap chains or twice on one",
+    16: "process mm {a}: swap-entry count {b} differs from its ptes holding swap entries",
 }
 
 
@@ -66,6 +67,7 @@ def check_invariants(st):
     nmap = np.zeros(n, np.int64)
     nswap = np.zeros(st.g[G_N_SWAP], np.int64)
     rss = np.zeros(st.g[G_N_MM], np.int64)
+    swapents = np.zeros(st.g[G_N_MM], np.int64)
     for slot in range(st.g[G_N_TBL]):
         mm = st.tbl_mm[slot]
         if mm < 0:
@@ -87,11 +89,14 @@ def check_invariants(st):
                     rss[mm] += 1
             elif e & _PTE_SWAP:
                 nswap[e >> 12] += 1
+                swapents[mm] += 1
         if used != st.tbl_used[slot]:
             return _bad(st, 8, -1, slot, st.tbl_used[slot])
     for mm in range(st.g[G_N_MM]):
         if st.mm_pgd[mm] >= 0 and rss[mm] != st.mm_rss[mm]:
             return _bad(st, 9, -1, mm, st.mm_rss[mm])
+        if st.mm_pgd[mm] >= 0 and swapents[mm] != st.mm_swapents[mm]:
+            return _bad(st, 16, -1, mm, st.mm_swapents[mm])
     # 3. struct page against the ptes: chains, mapcounts, counts
     seen = np.zeros(st.g[G_N_PT], np.int8)
     for f in range(n):

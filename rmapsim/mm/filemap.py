@@ -84,14 +84,17 @@ def file_token(key):
 
 
 @kernel
+def initial_token(st, obj, key):
+    """A block's content before anyone wrote it: zeroes for shared anonymous memory."""
+    return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
+
+
+@kernel
 def backing_token(st, obj, pgoff):
-    """What the backing store holds for a block: the last write-back, else its initial content
-    (zeroes for shared anonymous memory)."""
+    """What the backing store holds for a block: the last write-back, else its initial content."""
     key = pc_key(obj, pgoff)
     t = ht_get(st.disk_keys, st.disk_vals, st.g[G_N_DISK], key)
-    if t >= 0:
-        return t
-    return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
+    return t if t >= 0 else initial_token(st, obj, key)
 
 
 @kernel

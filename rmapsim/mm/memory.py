@@ -84,7 +84,7 @@ def pte_alloc(st, mm, vaddr):
     return slot * ptrs + pt_index(st, 0, vaddr)
 
 
-@kernel
+@kernel(inline="always")
 def _fault_done(st, major):
     st.cnt[C_FAULTS] += 1
     if major:
@@ -93,7 +93,7 @@ def _fault_done(st, major):
         st.cnt[C_MINOR_FAULTS] += 1
 
 
-@kernel
+@kernel(inline="always")
 def set_pte_page(st, mm, pte, frame, flags):
     """Point a pte at a page and account the new mapping (rmap, count, RSS)."""
     if st.pt[pte] == 0:
@@ -104,7 +104,7 @@ def set_pte_page(st, mm, pte, frame, flags):
     st.mm_rss[mm] += 1
 
 
-@kernel
+@kernel(inline="always")
 def new_anon_page(st, mm, token):
     """A fresh private anonymous frame holding ``token`` (-1 if none could be had)."""
     f = alloc_pages(st, 0, mm)
@@ -257,6 +257,7 @@ def do_swap_page(st, mm, v, pte, write):
     _fault_done(st, major)
     # the pte's hold on the slot passes to the page it now maps
     swap_free(st, slot)
+    st.mm_swapents[mm] -= 1
     reuse = write and (st.vma_flags[v] & VM_WRITE) and st.swap_map[slot] == 1 \
         and st.page_mapcount[f] == 0
     if reuse:

@@ -23,7 +23,7 @@ from rmapsim.mm.vmscan.dispatch import page_removed, put_page
 from rmapsim.mm.vmscan.common import release_page
 
 
-@kernel
+@kernel(inline="always")
 def find_vma(st, mm, addr):
     """The vma containing addr, or -1."""
     c = st.mm_mmap_cache[mm]
@@ -149,6 +149,7 @@ def zap_pte(st, mm, p):
                 page_removed(st, f)
                 release_page(st, f)
     elif e & _PTE_SWAP:
+        st.mm_swapents[mm] -= 1
         free_swap_and_cache(st, e >> 12)
     st.pt[p] = 0
     st.pt_tok[p] = 0
@@ -258,6 +259,7 @@ def exit_mmap(st, mm):
             free_pages(st, frame, 0)
     st.mm_pgd[mm] = -1
     st.mm_rss[mm] = 0
+    st.mm_swapents[mm] = 0
     pid = st.mm_pid[mm]
     st.mm_pid[mm] = -1
     if ht_get(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid) == mm:

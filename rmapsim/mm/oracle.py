@@ -15,7 +15,7 @@ kernel, reported with the page and the event.
 import numpy as np
 from rmapsim.jit import kernel
 
-from rmapsim.mm.filemap import backing_token, file_token, pc_key
+from rmapsim.mm.filemap import backing_token, initial_token, pc_key
 from rmapsim.mm.hashtab import ht_get, ht_put
 from rmapsim.mm.state import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
                               G_N_TRUTH, G_PTRS, G_TOKEN, G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT,
@@ -26,9 +26,7 @@ from rmapsim.mm.state import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP
 def object_truth(st, obj, pgoff):
     key = pc_key(obj, pgoff)
     t = ht_get(st.truth_keys, st.truth_vals, st.g[G_N_TRUTH], key)
-    if t >= 0:
-        return t
-    return TOKEN_ZERO if st.obj_shm[obj] else file_token(key)
+    return t if t >= 0 else initial_token(st, obj, key)
 
 
 @kernel

@@ -20,7 +20,7 @@ from rmapsim.mm.state import (G_CACHE_MODE, G_MAX_ORDER, G_NR_FRAMES, G_NR_FREE,
                               PG_reserved, PG_zero, G_ZERO_FRAME, G_ZERO_PAGE)
 
 
-@kernel
+@kernel(inline="always")
 def _list_add(st, frame, order):
     head = st.free_head[order]
     st.free_next[frame] = head
@@ -32,7 +32,7 @@ def _list_add(st, frame, order):
     st.page_private[frame] = order
 
 
-@kernel
+@kernel(inline="always")
 def _list_del(st, frame, order):
     nx = st.free_next[frame]
     pv = st.free_prev[frame]
@@ -48,7 +48,7 @@ def _list_del(st, frame, order):
     st.page_private[frame] = 0
 
 
-@kernel
+@kernel(inline="always")
 def free_pages(st, frame, order):
     """__free_pages: return a block of 2**order frames, merging with free buddies."""
     g = st.g
@@ -70,7 +70,7 @@ def free_pages(st, frame, order):
     _list_add(st, frame, order)
 
 
-@kernel
+@kernel(inline="always")
 def rmqueue(st, order):
     """__rmqueue_smallest + expand: a block of 2**order frames, or -1 if none is free."""
     g = st.g

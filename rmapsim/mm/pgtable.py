@@ -65,6 +65,8 @@ def table_take(st, mm, level, base, parent_entry, frame):
         st.pt[parent_entry] = (slot << 12) | _PAGE_PRESENT
         st.tbl_used[parent_entry // ptrs] += 1
     g[G_NR_TABLES] += 1
+    if frame >= 0:                     # MM_PGTABLES: RAM the tables cost (the OOM badness)
+        st.mm_pgtables[mm] += 1 + (level == 0)
     st.cnt[C_PAGETABLE_PAGES] += 1 + (level == 0)
     if st.cnt[C_PAGETABLE_PAGES] > st.cnt[C_PAGETABLE_PAGES_PEAK]:
         st.cnt[C_PAGETABLE_PAGES_PEAK] = st.cnt[C_PAGETABLE_PAGES]
@@ -82,6 +84,8 @@ def table_release(st, slot):
         st.pt[pe] = 0
         st.tbl_used[pe // ptrs] -= 1
     st.cnt[C_PAGETABLE_PAGES] -= 1 + (st.tbl_level[slot] == 0)
+    if st.tbl_frame[slot] >= 0:
+        st.mm_pgtables[st.tbl_mm[slot]] -= 1 + (st.tbl_level[slot] == 0)
     st.tbl_mm[slot] = -1
     st.tbl_parent[slot] = -1
     st.tbl_frame[slot] = -1
@@ -96,14 +100,14 @@ def table_order(st, slot):
     return 1 if st.tbl_level[slot] == 0 else 0
 
 
-@kernel
+@kernel(inline="always")
 def pte_getpmd(st, pte):
     """The seed's pte_getpmd: address of the pmd entry that points at this pte's table. With
     the pmd folded (i386 two-level) that is the pgd entry itself."""
     return st.tbl_parent[pte // st.g[G_PTRS]]
 
 
-@kernel
+@kernel(inline="always")
 def pmd_getpgd(st, pmd):
     """The seed's pmd_getpgd: climb from a pmd entry to the pgd entry above it (through the pud
     on four-level tables); identity when the pmd is folded."""
@@ -115,13 +119,13 @@ def pmd_getpgd(st, pmd):
     return e
 
 
-@kernel
+@kernel(inline="always")
 def pgd_getmm(st, pgd):
     """The seed's pgd_getmm: the mm_struct that owns a pgd."""
     return st.tbl_mm[pgd // st.g[G_PTRS]]
 
 
-@kernel
+@kernel(inline="always")
 def ptep_to_mm(st, pte):
     return pgd_getmm(st, pmd_getpgd(st, pte_getpmd(st, pte)))
 

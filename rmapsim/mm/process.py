@@ -45,6 +45,8 @@ def mm_new(st, pid):
     st.mm_rss[mm] = 0
     st.mm_swap_address[mm] = 0
     st.mm_swap_cnt[mm] = 0
+    st.mm_swapents[mm] = 0
+    st.mm_pgtables[mm] = 0
     st.mm_pgd[mm] = -1
     st.g[G_PID_COUNT] += ht_put(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid, mm)
     # the pgd is taken before the mm is live, so the OOM killer cannot pick this one
@@ -97,6 +99,7 @@ def copy_page_range(st, src, dst, start, end, shared):
                         st.mm_rss[dst] += 1
                 elif e & _PTE_SWAP:
                     swap_duplicate(st, e >> 12)
+                    st.mm_swapents[dst] += 1
                     st.pt[dp] = e
                 st.pt_tok[dp] = st.pt_tok[sp]
                 st.tbl_used[dp // ptrs] += 1

@@ -122,6 +122,7 @@ State = namedtuple("State", [
     "tbl_base", "tbl_free",
     # processes
     "mm_pgd", "mm_rss", "mm_pid", "mm_vmas", "mm_mmap_cache", "mm_swap_address", "mm_swap_cnt",
+    "mm_swapents", "mm_pgtables",
     "mm_free", "pid_keys", "pid_vals",
     # vmas, singly linked per mm in address order
     "vma_start", "vma_end", "vma_flags", "vma_obj", "vma_pgoff", "vma_next", "vma_free",
@@ -203,6 +204,8 @@ def _to_struct(nt, ty):
     st.mm_mmap_cache = _ptr(nt.mm_mmap_cache)
     st.mm_swap_address = _ptr(nt.mm_swap_address)
     st.mm_swap_cnt = _ptr(nt.mm_swap_cnt)
+    st.mm_swapents = _ptr(nt.mm_swapents)
+    st.mm_pgtables = _ptr(nt.mm_pgtables)
     st.mm_free = _ptr(nt.mm_free)
     st.pid_keys = _ptr(nt.pid_keys)
     st.pid_vals = _ptr(nt.pid_vals)
@@ -316,6 +319,8 @@ def new_state(m: Machine, policy_id: int, params: np.ndarray, check: bool,
         mm_mmap_cache=np.full(n_mm, -1, np.int64),
         mm_swap_address=np.zeros(n_mm, np.int64),
         mm_swap_cnt=np.zeros(n_mm, np.int64),
+        mm_swapents=np.zeros(n_mm, np.int64),
+        mm_pgtables=np.zeros(n_mm, np.int64),
         mm_free=np.arange(n_mm - 1, -1, -1, dtype=np.int64),
         pid_keys=np.full(64, HASH_EMPTY, np.int64),
         pid_vals=np.zeros(64, np.int64),
@@ -405,7 +410,8 @@ def grow(st: State, code: int) -> State:
         old = len(st.mm_pgd)
         new = old * 2
         for k, fill in (("mm_pgd", -1), ("mm_rss", 0), ("mm_pid", -1), ("mm_vmas", -1),
-                        ("mm_mmap_cache", -1), ("mm_swap_address", 0), ("mm_swap_cnt", 0)):
+                        ("mm_mmap_cache", -1), ("mm_swap_address", 0), ("mm_swap_cnt", 0),
+                        ("mm_swapents", 0), ("mm_pgtables", 0)):
             d[k] = _grow1(d[k], new, fill)
         d["mm_free"], g[G_MM_FREE_TOP] = _grow_free_stack(st.mm_free, g[G_MM_FREE_TOP], old, new)
     elif code == NEED_VMA:

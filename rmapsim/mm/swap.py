@@ -36,12 +36,12 @@ def get_swap_page(st):
     return -1
 
 
-@kernel
+@kernel(inline="always")
 def swap_duplicate(st, slot):
     st.swap_map[slot] += 1
 
 
-@kernel
+@kernel(inline="always")
 def swap_free(st, slot):
     c = st.swap_map[slot] - 1
     st.swap_map[slot] = c
@@ -50,7 +50,7 @@ def swap_free(st, slot):
         st.swap_token[slot] = 0
 
 
-@kernel
+@kernel(inline="always")
 def add_to_swap_cache(st, frame, slot):
     """The page takes over the caller's slot reference and gains a page reference."""
     st.page_flags[frame] |= PG_swapcache
@@ -59,7 +59,7 @@ def add_to_swap_cache(st, frame, slot):
     st.page_count[frame] += 1
 
 
-@kernel
+@kernel(inline="always")
 def delete_from_swap_cache(st, frame):
     slot = st.page_private[frame]
     st.swap_cache[slot] = -1
@@ -69,14 +69,14 @@ def delete_from_swap_cache(st, frame):
     swap_free(st, slot)
 
 
-@kernel
+@kernel(inline="always")
 def swap_writepage(st, frame, slot):
     st.cnt[C_SWAP_OUTS] += 1
     if st.g[G_CHECK]:
         st.swap_token[slot] = st.page_token[frame]
 
 
-@kernel
+@kernel(inline="always")
 def swap_readpage(st, frame, slot):
     st.cnt[C_SWAP_INS] += 1
     if st.g[G_CHECK]:

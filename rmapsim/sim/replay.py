@@ -33,7 +33,7 @@ from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, 
                                   OP_MUNMAP, OP_WRITE)
 
 
-@kernel
+@kernel(inline="always")
 def _room(st, tables, vmas, mms):
     """NEED_* if a table could overflow during the next event, else DONE."""
     g = st.g

@@ -18,7 +18,7 @@ from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VIS
                               C_RMAP_CHAIN_STEPS, G_PTRS, PG_dirty, PG_swapcache)
 
 
-@kernel
+@kernel(inline="always")
 def pte_link(st, pte, frame):
     """Seed: pte_link(pte_p, page). Push the pte on the page's chain."""
     st.pt_next[pte] = st.page_chain[frame]
@@ -93,13 +93,15 @@ def try_to_unmap(st, frame):
         e = st.pt[p]
         if e & _PAGE_DIRTY:
             st.page_flags[frame] |= PG_dirty
+        mm = ptep_to_mm(st, p)
         if swp:
             st.pt[p] = (slot << 12) | _PTE_SWAP
             st.swap_map[slot] += 1
+            st.mm_swapents[mm] += 1
         else:
             st.pt[p] = 0
             st.tbl_used[p // ptrs] -= 1
-        st.mm_rss[ptep_to_mm(st, p)] -= 1
+        st.mm_rss[mm] -= 1
         nx = st.pt_next[p]
         st.pt_next[p] = -1
         p = nx

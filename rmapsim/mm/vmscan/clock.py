@@ -30,17 +30,17 @@ PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accesse
                           "0: new pages start unreferenced")}
 
 
-@kernel
+@kernel(inline="always")
 def page_added(st, frame):
     pass
 
 
-@kernel
+@kernel(inline="always")
 def page_removed(st, frame):
     pass
 
 
-@kernel
+@kernel(inline="always")
 def reclaim(st, nr_to_free):
     g = st.g
     n = g[G_NR_FRAMES]

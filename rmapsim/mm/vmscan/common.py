@@ -67,7 +67,7 @@ def shrink_page(st, frame):
     return st.page_count[frame] == 0
 
 
-@kernel
+@kernel(inline="always")
 def release_page(st, frame):
     """The last reference is gone: reset struct page and give the frame back (__free_page)."""
     st.page_flags[frame] = 0
@@ -83,7 +83,7 @@ def release_page(st, frame):
     st.g[G_LAST_FREED] = frame
 
 
-@kernel
+@kernel(inline="always")
 def reclaimed(st, frame):
     """Account a page freed by reclaim and release it."""
     st.cnt[C_PAGES_FREED] += 1

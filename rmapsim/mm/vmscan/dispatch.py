@@ -6,7 +6,7 @@ from rmapsim.mm.vmscan import clock, fifo
 from rmapsim.mm.vmscan.common import release_page
 
 
-@kernel
+@kernel(inline="always")
 def page_added(st, frame):
     st.page_flags[frame] |= PG_lru
     p = st.g[G_POLICY]
@@ -16,7 +16,7 @@ def page_added(st, frame):
         clock.page_added(st, frame)
 
 
-@kernel
+@kernel(inline="always")
 def page_removed(st, frame):
     if not (st.page_flags[frame] & PG_lru):
         return
@@ -28,7 +28,7 @@ def page_removed(st, frame):
     st.page_flags[frame] &= ~PG_lru
 
 
-@kernel
+@kernel(inline="always")
 def reclaim(st, nr_to_free):
     p = st.g[G_POLICY]
     if p == fifo.ID:

@@ -17,17 +17,17 @@ MODELS = "first-in first-out (textbook baseline; libCacheSim FIFO)"
 PARAMS = {}
 
 
-@kernel
+@kernel(inline="always")
 def page_added(st, frame):
     lru_add_tail(st, frame)
 
 
-@kernel
+@kernel(inline="always")
 def page_removed(st, frame):
     lru_del(st, frame)
 
 
-@kernel
+@kernel(inline="always")
 def reclaim(st, nr_to_free):
     g = st.g
     freed = 0

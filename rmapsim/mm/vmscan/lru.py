@@ -5,7 +5,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.state import G_LRU_HEAD, G_LRU_TAIL, G_NR_LRU
 
 
-@kernel
+@kernel(inline="always")
 def lru_add_tail(st, frame):
     g = st.g
     tail = g[G_LRU_TAIL]
@@ -19,7 +19,7 @@ def lru_add_tail(st, frame):
     g[G_NR_LRU] += 1
 
 
-@kernel
+@kernel(inline="always")
 def lru_del(st, frame):
     g = st.g
     pv = st.lru_prev[frame]
