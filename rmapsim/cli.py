@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 import tempfile
-from dataclasses import replace
 
 from rmapsim.errors import ConfigError, UserError
+from rmapsim.fileio import new_file_mode
 
 PROG = "rmapsim"
 
@@ -39,15 +39,6 @@ def _params(items) -> dict:
     return out
 
 
-def _new_file_mode(path):
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
 def _emit(text: str, path: str | None) -> None:
     """``text`` + newline to stdout, or to ``path`` through a temporary file renamed over it."""
     if path is None:
@@ -62,7 +53,7 @@ def _emit(text: str, path: str | None) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text + "\n")
-        os.chmod(tmp, _new_file_mode(path))
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -75,8 +66,7 @@ def _emit(text: str, path: str | None) -> None:
 
 
 def _finish(result, as_json, out) -> int:
-    # the violation goes to stderr; the key=value line stays parseable without its free text
-    _emit(result.to_json() if as_json else replace(result, violation=None).format_line(), out)
+    _emit(result.to_json() if as_json else result.format_line(), out)
     if result.violation:
         print(f"{PROG}: check failed: {result.violation}", file=sys.stderr)
         return 1

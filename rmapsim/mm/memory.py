@@ -35,7 +35,7 @@ from rmapsim.mm.state import (C_COW_FAULTS, C_FAULTS, C_MAJOR_FAULTS, C_MINOR_FA
                               G_BITS, G_CACHE_MODE, G_CHECK, G_LEVELS, G_N_SHMSWAP, G_PTRS,
                               G_SHMSWAP_COUNT, G_ZERO_FRAME, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW,
                               PG_anon, PG_dirty, PG_locked, PG_pagetable, PG_reserved,
-                              PG_swapcache, _PTE_SWAP, TOKEN_ZERO, VM_FILE, VM_NOZEROPAGE,
+                              PG_swapcache, TOKEN_ZERO, VM_NOZEROPAGE,
                               VM_SHARED, VM_WRITE)
 from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, swap_duplicate,
                              swap_free, swap_readpage)

@@ -1,17 +1,15 @@
 """``rmapsim.run``: replay a trace on a simulated machine under one policy."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from rmapsim.errors import TraceError, UserError
+from rmapsim.errors import TraceError
 from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
-                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME,
+                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME,
                               G_ERR_KIND, G_INIT_REF, G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params

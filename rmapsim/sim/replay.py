@@ -19,7 +19,7 @@ from rmapsim.mm.pgtable import pt_index
 from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
 from rmapsim.mm.filemap import obj_slot
 from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
-                              C_REFERENCES, C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
+                              C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
                               ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
                               G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
                               G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,

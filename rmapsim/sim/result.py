@@ -69,8 +69,10 @@ class Result:
         return json.dumps(self.to_dict(), sort_keys=False)
 
     def format_line(self) -> str:
-        """One parseable line: space-separated key=value, the keys of to_dict in order."""
+        """One parseable line: space-separated key=value, the keys of to_dict in order. A
+        violation's free text is left out (it is in to_dict and the CLI prints it apart)."""
         d = self.to_dict()
+        d.pop("violation", None)
         parts = []
         for k, v in d.items():
             if isinstance(v, dict):

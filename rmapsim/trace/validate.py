@@ -57,7 +57,7 @@ def _scan(op, flags, pid, addr, length, file, arg, pgoff, bare):
             if addr[i] > _U64_MAX - length[i] + np.uint64(1):
                 return i, 6
             if o == OP_MMAP:
-                if flags[i] & ~_KNOWN_FLAGS:
+                if (flags[i] | _KNOWN_FLAGS) != _KNOWN_FLAGS:
                     return i, 7
                 if (flags[i] & MAP_FILE) != 0 and file[i] == 0:
                     return i, 8

@@ -17,6 +17,7 @@ from rmapsim.trace.compress import open_output, split_suffix
 from rmapsim.trace.events import EVENT_DTYPE
 from rmapsim.trace.formats import WRITABLE, canonical
 from rmapsim.trace.validate import first_bad
+from rmapsim.fileio import new_file_mode
 
 _ENCODERS = {"native": (native.header, native.encode), "text": (text.header, text.encode)}
 
@@ -27,15 +28,6 @@ def _source(trace_or_chunks, bare):
     if isinstance(trace_or_chunks, np.ndarray):
         return [trace_or_chunks], bool(bare)
     return iter(trace_or_chunks), bool(bare)
-
-
-def _new_file_mode(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
 
 
 def write_trace(path, trace_or_chunks, format: str = "native", *, bare: bool | None = None) -> int:
@@ -72,7 +64,7 @@ def write_trace(path, trace_or_chunks, format: str = "native", *, bare: bool | N
             out.close()
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
