@@ -8,13 +8,14 @@ changed callee. So unless the user chose NUMBA_CACHE_DIR, the cache lives in
 ``~/.cache/rmapsim/<hash of the compiled modules>``: any change to compiled code (any module
 that uses numba) starts a fresh cache.
 
-2. Plain (not atomic) reference counts. Compiled code reaches the kernel's arrays through one
-StructRef, and numba's runtime counts a reference each time a field is read; with atomic
-instructions that counting was half of the replay time (perf, 2M-reference Zipf trace). The
-simulator runs in one thread, so it asks numba's runtime for the non-atomic variant numba keeps
-for measuring exactly this (``nrtdynmod._disable_atomicity``). Set RMAPSIM_ATOMIC_REFCOUNT=1 when
-rmapsim shares a process with multi-threaded numba code. It takes effect only if no numba code
-ran in the process before rmapsim was imported.
+2. Plain (not atomic) reference counts. Numba's runtime counts references to the StructRef
+and to arrays with atomic instructions on every call; that was a quarter of the replay time
+(11.7 against 16.2 M references/s, 2M-reference Zipf trace in cache mode). The simulator runs in
+one thread, so it replaces the runtime's increment and decrement with plain ones. (Numba has a
+switch for this, ``nrtdynmod._disable_atomicity``, but its decrement returns the old count, so
+nothing is ever freed: a run leaked its whole state.) Set RMAPSIM_ATOMIC_REFCOUNT=1 when rmapsim
+shares a process with multi-threaded numba code. It takes effect only if no numba code ran in
+the process before rmapsim was imported.
 """
 import hashlib
 import os
@@ -32,11 +33,26 @@ def source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def _define_plain_inc_dec(module, op, ordering):
+    """nrtdynmod._define_atomic_inc_dec without the atomicity: ``nrt_atomic_add``/``_sub``
+    returning the new count, as the atomic version does."""
+    from llvmlite import ir
+    from numba.core.runtime.nrtdynmod import _word_type
+    fn = ir.Function(module, ir.FunctionType(_word_type, [_word_type.as_pointer()]),
+                     name=f"nrt_atomic_{op}")
+    [ptr] = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block())
+    new = getattr(builder, op)(builder.load(ptr), ir.Constant(_word_type, 1))
+    builder.store(new, ptr)
+    builder.ret(new)
+    return fn
+
+
 def configure() -> None:
     import numba
     from numba.core.runtime import nrtdynmod
     if not os.environ.get("RMAPSIM_ATOMIC_REFCOUNT"):
-        nrtdynmod._disable_atomicity = 1
+        nrtdynmod._define_atomic_inc_dec = _define_plain_inc_dec
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rmapsim"

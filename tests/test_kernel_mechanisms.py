@@ -272,3 +272,17 @@ def test_page_tables_count_in_oom_badness():
     assert d["oom_kills"] == 1
     assert d["references"] + d["ignored_events"] == 400
     assert d["pagetable_pages"] == 0          # the killed process's tables were freed
+
+
+def test_a_run_frees_its_state():
+    # the compiled code's reference counting must give every array back (a non-atomic
+    # refcount that returned the old count once leaked each run's whole state)
+    import gc
+    import weakref
+    from rmapsim.mm.debug import check_invariants
+    _, _, m, st, s = boot(frames=512)
+    assert check_invariants(s) == 0
+    ref = weakref.ref(st.pt)
+    del st, s
+    gc.collect()
+    assert ref() is None
