@@ -12,9 +12,9 @@ Parameters reach compiled code as ``st.params[i]`` in the order of ``PARAMS``. `
 routes the hooks by ``g[G_POLICY]``; add a policy there and in ``POLICIES`` below.
 """
 from rmapsim.errors import ConfigError
-from rmapsim.mm.vmscan import clock, fifo
+from rmapsim.mm.vmscan import clock, fifo, virtual20, virtual22
 
-POLICIES = {m.NAME: m for m in (clock, fifo)}
+POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22)}
 
 
 def get_policy(name):

@@ -2,7 +2,7 @@
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
-from rmapsim.mm.vmscan import clock, fifo
+from rmapsim.mm.vmscan import clock, fifo, virtual20, virtual22
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -12,6 +12,10 @@ def page_added(st, frame):
     p = st.g[G_POLICY]
     if p == fifo.ID:
         fifo.page_added(st, frame)
+    elif p == virtual20.ID:
+        virtual20.page_added(st, frame)
+    elif p == virtual22.ID:
+        virtual22.page_added(st, frame)
     else:
         clock.page_added(st, frame)
 
@@ -23,6 +27,10 @@ def page_removed(st, frame):
     p = st.g[G_POLICY]
     if p == fifo.ID:
         fifo.page_removed(st, frame)
+    elif p == virtual20.ID:
+        virtual20.page_removed(st, frame)
+    elif p == virtual22.ID:
+        virtual22.page_removed(st, frame)
     else:
         clock.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
@@ -33,6 +41,10 @@ def reclaim(st, nr_to_free):
     p = st.g[G_POLICY]
     if p == fifo.ID:
         return fifo.reclaim(st, nr_to_free)
+    if p == virtual20.ID:
+        return virtual20.reclaim(st, nr_to_free)
+    if p == virtual22.ID:
+        return virtual22.reclaim(st, nr_to_free)
     return clock.reclaim(st, nr_to_free)
 
 
