@@ -1,4 +1,4 @@
-"""The command line: ``rmapsim run|demo|policies|formats``.
+"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats``.
 
 Exit status: 0 done; 1 check mode found lost data or a broken invariant (the result is still
 printed, the violation follows on stderr); 2 a mistake in the input or the options (one line on
@@ -97,6 +97,78 @@ def cmd_demo(a) -> int:
     return 0
 
 
+def cmd_scenario(a) -> int:
+    from rmapsim.scenarios import SCENARIOS, scenario_trace
+    if a.list:
+        if a.name or a.output:
+            raise ConfigError("--list takes no scenario name or --output")
+        width = max(map(len, SCENARIOS))
+        for name, mod in SCENARIOS.items():
+            d = mod.DEFAULTS
+            print(f"{name:<{width}}  [{d['machine']}, --mem {d['mem']}]  {mod.DESCRIPTION}")
+        return 0
+    if not a.name:
+        raise ConfigError("scenario name needed (see `rmapsim scenario --list`)")
+    if not a.output:
+        raise ConfigError("scenario needs -o FILE to write the trace to")
+    from rmapsim.trace import write_trace
+    n = write_trace(a.output, scenario_trace(a.name, a.seed, a.scale), a.format)
+    mod = SCENARIOS[a.name]
+    print(f"{a.output}: {n:,} events of scenario {a.name} (seed {a.seed}, scale {a.scale:g}); "
+          f"replay it with `rmapsim run {a.output} --machine {mod.DEFAULTS['machine']} "
+          f"--mem {mod.DEFAULTS['mem']}`", file=sys.stderr)
+    return 0
+
+
+def _compare_source(a):
+    """(trace, machine, mem) for compare's TRACE_OR_SCENARIO: an existing file is a trace; else
+    a scenario name (or ``scenario:NAME``) whose default machine and memory fill the gaps."""
+    from rmapsim.scenarios import SCENARIOS, scenario_trace
+    name = a.trace[len("scenario:"):] if a.trace.startswith("scenario:") else a.trace
+    if not a.trace.startswith("scenario:") and (os.path.exists(a.trace) or name not in SCENARIOS):
+        if a.seed is not None or a.scale is not None:
+            raise ConfigError("--seed and --scale apply to a scenario, not to a trace file")
+        return a.trace, a.machine or "modern", a.mem
+    if a.format:
+        raise ConfigError("--format applies to a trace file, not to a scenario")
+    d = SCENARIOS[name].DEFAULTS if name in SCENARIOS else {}
+    t = scenario_trace(name, 1 if a.seed is None else a.seed, 1.0 if a.scale is None else a.scale)
+    mem = a.mem if (a.mem is not None or a.frames is not None) else d.get("mem")
+    return t, a.machine or d.get("machine", "modern"), mem
+
+
+def cmd_compare(a) -> int:
+    from rmapsim.sim import compare as cmp
+    policies = cmp.parse_policies(a.policies)
+    params = _params(a.param)
+    cmp.split_params(policies, params)
+    if a.plot and not a.plot.lower().endswith(".png"):
+        raise ConfigError(f"--plot writes a PNG file: give a name ending .png, not {a.plot!r}")
+    if a.csv == "-" and a.json:
+        raise ConfigError("--csv - and --json both want stdout; give --csv a file name")
+    trace, machine, mem = _compare_source(a)
+    results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
+                          params=params, cache_mode=a.cache_mode, machine=machine,
+                          check=a.check, progress=True)
+    rs = cmp.rows(results)
+    if a.csv and a.csv != "-":
+        cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
+    if a.plot:
+        cmp.write_atomic(a.plot, cmp.plot_png(rs))
+    if a.json:
+        _emit(cmp.format_json(rs), a.output)
+    elif a.csv == "-":
+        _emit(cmp.format_csv(rs), a.output)
+    else:
+        _emit(cmp.format_table(rs), a.output)
+    status = 0
+    for r in results:
+        if r.violation:
+            print(f"{PROG}: check failed under {r.policy}: {r.violation}", file=sys.stderr)
+            status = 1
+    return status
+
+
 def cmd_policies(a) -> int:
     from rmapsim.mm.vmscan import POLICIES
     for name, mod in POLICIES.items():
@@ -160,6 +232,46 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--save-trace", metavar="FILE", help="also write the demo trace to FILE "
                    "(native format; replay it with `rmapsim run FILE --mem 16M`)")
     d.set_defaults(func=cmd_demo)
+
+    sc = sub.add_parser("scenario", help="write the trace of a built-in workload scenario")
+    sc.add_argument("name", nargs="?", metavar="NAME", help="scenario (see --list)")
+    sc.add_argument("--list", action="store_true", help="list the scenarios")
+    sc.add_argument("-o", "--output", metavar="FILE", help="trace file to write (atomically)")
+    sc.add_argument("--seed", type=int, default=1, help="seed of the workload (default 1)")
+    sc.add_argument("--scale", type=float, default=1.0, help="length of the run relative to "
+                    "the scenario's default (default 1)")
+    sc.add_argument("--format", default="native", help="native (default) or text; a .gz, .xz "
+                    "or .zst suffix compresses")
+    sc.set_defaults(func=cmd_scenario)
+
+    c = sub.add_parser("compare", help="replay one trace under several policies, side by side",
+                       epilog=_run_epilog())
+    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, or a scenario name "
+                   "(its default machine and --mem apply unless given)")
+    c.add_argument("--policies", required=True, metavar="A,B,...",
+                   help="comma-separated reclaim policies (see `rmapsim policies`)")
+    c.add_argument("--format", help="trace format (see `rmapsim formats`)")
+    cmem = c.add_mutually_exclusive_group()
+    cmem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
+    cmem.add_argument("--frames", metavar="N", type=int, help="RAM in 4 KiB frames")
+    c.add_argument("--param", action="append", metavar="NAME=VALUE", help="policy, machine or "
+                   "cost parameter; repeatable (a policy parameter reaches the policies that "
+                   "have it)")
+    c.add_argument("--cache-mode", action="store_true", help="a page cache of the trace's pages "
+                   "only: no kernel reserve, page tables, watermarks or swap limit")
+    c.add_argument("--machine", default=None, metavar="PRESET",
+                   help="machine preset: modern (default for a trace file) or i486-1997")
+    c.add_argument("--check", action="store_true", help="verify invariants and every page's "
+                   "content; exit 1 if anything is lost or broken")
+    c.add_argument("--seed", type=int, default=None, help="seed of a scenario (default 1)")
+    c.add_argument("--scale", type=float, default=None, help="scale of a scenario (default 1)")
+    c.add_argument("--json", action="store_true", help="a JSON list of per-policy results "
+                   "(the keys of `run --json`) instead of the table")
+    c.add_argument("--csv", metavar="FILE", help="also write the comparison as CSV to FILE "
+                   "(- : to stdout instead of the table)")
+    c.add_argument("--plot", metavar="FILE.png", help="also draw the comparison as bar charts")
+    c.add_argument("-o", "--output", metavar="FILE", help="write the table (or JSON) to FILE")
+    c.set_defaults(func=cmd_compare)
 
     sub.add_parser("policies", help="list the reclaim policies and their parameters"
                    ).set_defaults(func=cmd_policies)

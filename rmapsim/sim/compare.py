@@ -1,0 +1,196 @@
+"""``rmapsim compare``: replay one trace under several policies and set the results side by side.
+
+``compare(trace, policies, **run_options)`` runs each policy on the same trace (a path, a
+``Trace`` or an event array; the trace is re-read from the start for every policy) and returns
+the ``Result`` objects. ``rows(results)`` gives one dict per policy: the keys of
+``Result.to_dict()`` (those of ``rmapsim run --json``, ``policy`` among them) plus the derived
+ratios ``scanned_per_freed`` and ``ptes_per_freed`` (None when nothing was freed).
+``format_table``, ``format_csv``, ``format_json`` and ``plot`` render them; ``write_atomic``
+writes text or bytes through a temporary file renamed over the target.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+
+from rmapsim.errors import ConfigError
+from rmapsim.fileio import new_file_mode
+
+# (key, table heading, kind): kind "n" integer, "r" ratio, "s" simulated ns shown in seconds
+COLUMNS = (
+    ("policy", "policy", "t"),
+    ("minor_faults", "minor faults", "n"),
+    ("major_faults", "major faults", "n"),
+    ("scanned_per_freed", "scanned/freed", "r"),
+    ("ptes_per_freed", "ptes/freed", "r"),
+    ("kswapd_time_ns", "kswapd time", "s"),
+    ("direct_reclaims", "direct reclaims", "n"),
+    ("sim_time_ns", "total time", "s"),
+    ("oom_kills", "OOM kills", "n"),
+)
+PLOT_COLUMNS = [c for c in COLUMNS if c[0] != "policy"]
+
+
+def parse_policies(text: str) -> list[str]:
+    """'a,b,c' -> ['a', 'b', 'c'], each a known policy, none twice."""
+    from rmapsim.mm.vmscan import POLICIES
+    names = [p.strip() for p in str(text).split(",")]
+    if not text or any(not p for p in names):
+        raise ConfigError(f"--policies expects a comma-separated list of policies, not {text!r}")
+    for p in names:
+        if p not in POLICIES:
+            raise ConfigError(f"unknown policy {p!r} (known: {', '.join(POLICIES)})")
+    dup = sorted({p for p in names if names.count(p) > 1})
+    if dup:
+        raise ConfigError(f"policy {dup[0]!r} given twice in --policies")
+    return names
+
+
+def split_params(policies, params) -> dict:
+    """Per policy, the parameters that reach it: its own parameters and every machine or cost
+    parameter. A name no policy of the list and no machine knows is an error."""
+    from rmapsim.mm.vmscan import get_policy
+    from rmapsim.sim.config import cost_fields, machine_fields
+    params = dict(params or {})
+    machine = machine_fields() | cost_fields()
+    mods = {p: get_policy(p) for p in policies}
+    for k in params:
+        if k not in machine and not any(k in m.PARAMS for m in mods.values()):
+            raise ConfigError(f"parameter {k!r} belongs to none of the policies "
+                              f"{', '.join(policies)} and is no machine or cost parameter")
+    return {p: {k: v for k, v in params.items() if k in machine or k in m.PARAMS}
+            for p, m in mods.items()}
+
+
+def compare(trace, policies, *, params=None, progress=False, **run_options) -> list:
+    """Run every policy of ``policies`` on ``trace``; the Results in the same order."""
+    from rmapsim.sim.api import _as_trace, run
+    if isinstance(policies, str):
+        policies = parse_policies(policies)
+    per_policy = split_params(policies, params)
+    t = _as_trace(trace, run_options.pop("format", None))
+    return [run(t, policy=p, params=per_policy[p], progress=progress, **run_options)
+            for p in policies]
+
+
+def _ratio(a, b):
+    return a / b if b else None
+
+
+def rows(results) -> list[dict]:
+    out = []
+    for r in results:
+        d = r.to_dict()
+        d["scanned_per_freed"] = _ratio(d["pages_scanned"], d["pages_freed"])
+        d["ptes_per_freed"] = _ratio(d["ptes_visited"], d["pages_freed"])
+        out.append(d)
+    return out
+
+
+def _cell(value, kind) -> str:
+    if kind == "t":
+        return str(value)
+    if value is None:
+        return "-"
+    if kind == "r":
+        return f"{value:.2f}"
+    if kind == "s":
+        return f"{value / 1e9:.3f} s"
+    return f"{int(value):,}"
+
+
+def format_table(rs: list[dict]) -> str:
+    """A plain-text table, one line per policy, with a heading naming the trace and machine."""
+    cols = list(COLUMNS)
+    if any(r.get("integrity_errors") or r.get("violation") for r in rs):
+        cols.append(("integrity_errors", "integrity errors", "n"))
+    head = [h for _, h, _ in cols]
+    body = [[_cell(r.get(k), kind) for k, _, kind in cols] for r in rs]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = []
+    if rs:
+        r = rs[0]
+        lines.append(f"trace {r['trace']}: {r['frames']:,} frames "
+                     f"({r['frames'] * 4096 / 2**20:g} MiB), {r['geometry']} page tables, "
+                     f"{r['references']:,} references")
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines.append(fmt(head))
+    lines += [fmt(b) for b in body]
+    return "\n".join(lines)
+
+
+def format_csv(rs: list[dict]) -> str:
+    """CSV of the table's columns with raw values (ns, full-precision ratios; empty = none),
+    plus the trace, frames and integrity errors."""
+    keys = [k for k, _, _ in COLUMNS] + ["integrity_errors", "frames", "trace"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(keys)
+    for r in rs:
+        w.writerow(["" if r.get(k) is None else (repr(r[k]) if isinstance(r[k], float) else r[k])
+                    for k in keys])
+    return buf.getvalue().rstrip("\n")
+
+
+def format_json(rs: list[dict]) -> str:
+    return json.dumps(rs, indent=1)
+
+
+def plot_png(rs: list[dict]) -> bytes:
+    """The comparison as bar charts, one panel per column, one bar per policy; PNG bytes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    names = [r["policy"] for r in rs]
+    n = len(PLOT_COLUMNS)
+    ncols = 4
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.8 * nrows), dpi=100)
+    colors = [f"C{i % 10}" for i in range(len(names))]
+    for i, (key, head, kind) in enumerate(PLOT_COLUMNS):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        vals = [r.get(key) for r in rs]
+        vals = [0.0 if v is None else (v / 1e9 if kind == "s" else float(v)) for v in vals]
+        ax.bar(range(len(names)), vals, color=colors)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(head + (" (s)" if kind == "s" else ""), fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        if not any(vals):
+            ax.set_ylim(0, 1)
+    if rs:
+        fig.suptitle(f"{rs[0]['trace']}: {rs[0]['frames'] * 4096 / 2**20:g} MiB, "
+                     f"{rs[0]['geometry']}", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def write_atomic(path: str, data) -> None:
+    """Write ``data`` (str or bytes) to ``path`` through a temporary file in the same directory,
+    renamed over ``path`` when complete; the mode is that of the file replaced, else the
+    umask's. A failure is a ConfigError and leaves no file behind."""
+    path = os.fspath(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, new_file_mode(path))
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+        raise
