@@ -21,7 +21,7 @@ httpd               100    disk   Apache 1.3 with the usual modules ~400 KB text
 parent heap         300    anon   configuration, inherited by every child (shared COW)
 scoreboard          16     shm    MAP_SHARED anonymous, written by every child
 child pool          8      anon   per child, private
-documents           1500   disk   sizes log-normal, median 2 pages, max 256; ~11 MiB in all;
+documents           1500   disk   sizes log-normal, median 2 pages, max 256; ~24 MiB in all;
                                   popularity Zipf (alpha 0.8)
 access log          ~120   disk   one page per ``LOG_PER_PAGE`` requests
 ==================  =====  =====  ============================================================
