@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import rmapsim
+from rmapsim.mm.vmscan import POLICIES
 from rmapsim.errors import ConfigError
 from rmapsim.scenarios import SCENARIOS, get_scenario, scenario_events, scenario_trace
 from rmapsim.scenarios import build, prefork, stream, x11_486
@@ -122,7 +123,7 @@ def test_stream_file_larger_than_ram(full):
     assert sf[sf["file"] == stream.BIG_FID]["length"][0] > ram
 
 
-@pytest.mark.parametrize("policy", ["clock", "fifo"])
+@pytest.mark.parametrize("policy", sorted(POLICIES))
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_check_mode_replay_loses_nothing(name, policy):
     mod = SCENARIOS[name]
