@@ -149,12 +149,12 @@ def cmd_compare(a) -> int:
     trace, machine, mem = _compare_source(a)
     results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
                           params=params, cache_mode=a.cache_mode, machine=machine,
-                          check=a.check, progress=True)
+                          check=a.check, progress=True, timeline=bool(a.plot))
     rs = cmp.rows(results)
     if a.csv and a.csv != "-":
         cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
     if a.plot:
-        cmp.write_atomic(a.plot, cmp.plot_png(rs))
+        cmp.write_atomic(a.plot, cmp.plot_png(rs, [r.timeline for r in results]))
     if a.json:
         _emit(cmp.format_json(rs), a.output)
     elif a.csv == "-":

@@ -158,3 +158,19 @@ def test_cli_scenario(tmp_path):
         assert r.returncode == 2, args
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("rmapsim: error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.rmt"]
+
+
+def test_timeline_samples_the_run_over_simulated_time():
+    import numpy as np
+    import rmapsim
+    from rmapsim.scenarios import scenario_trace
+    r = rmapsim.run(scenario_trace("build", 1, 0.05), policy="clock", machine="modern",
+                    mem="12M", timeline=True)
+    tl, d = r.timeline, r.to_dict()
+    assert len(tl.sim_time_ns) >= 3
+    assert (np.diff(tl.sim_time_ns) >= 0).all() and (np.diff(tl.faults) >= 0).all()
+    assert tl.references[-1] == d["references"] and tl.faults[-1] == d["faults"]
+    assert tl.sim_time_ns[-1] == d["sim_time_ns"]
+    assert (tl.free_pages >= 0).all() and tl.free_pages.max() <= d["frames"]
+    assert rmapsim.run(scenario_trace("build", 1, 0.05), policy="clock", machine="modern",
+                       mem="12M").timeline is None

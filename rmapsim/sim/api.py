@@ -8,7 +8,7 @@ from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
-from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
+from rmapsim.mm.state import (COUNTERS, G_NR_FREE, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME,
                               G_ERR_KIND, G_INIT_REF, G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
@@ -16,10 +16,11 @@ from rmapsim.mm.vmscan import get_policy, policy_params
 from rmapsim.sim.config import build_machine
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
-from rmapsim.sim.result import Result
+from rmapsim.sim.result import Result, Timeline
 from rmapsim.trace import Trace, from_events, open_trace
 
 DEFAULT_CHECK_EVERY = 10_000
+TIMELINE_EVENTS = 1 << 14
 
 
 def _as_trace(trace, format):
@@ -60,13 +61,16 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
 
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
-        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20) -> Result:
+        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
     invariants are verified every ``check_every`` references and after every process event, and
     every reference checks its content token; a violation stops the run and the Result carries
-    it in ``violation`` (and ``integrity_errors`` = 1)."""
+    it in ``violation`` (and ``integrity_errors`` = 1).
+
+    With ``timeline`` the Result's ``timeline`` holds the counters and free memory sampled every
+    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time."""
     pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
                                 cache_mode=cache_mode, machine=machine, check=check)
     t = _as_trace(trace, format)
@@ -74,6 +78,9 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         setup_bare(s)
     violation = None
     base = 0
+    samples = []
+    if timeline:
+        chunk_events = min(chunk_events, TIMELINE_EVENTS)
     with Progress(t, enabled=progress) as bar:
         # a bare trace streams compact references to a loop of its own
         chunks = t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
@@ -94,6 +101,8 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
                 s = as_struct(st)
             base += len(ev)
             bar.update()
+            if timeline:
+                samples.append((st.cnt.copy(), int(st.g[G_NR_FREE])))
             if violation:
                 break
     if check and violation is None:
@@ -108,7 +117,8 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
     counters["references"] = counters["reads"] + counters["writes"]
     return Result(counters=counters, machine=m, policy=pol.NAME,
-                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation)
+                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
+                  timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
 
 
 def _describe(st, code, where):

@@ -66,7 +66,8 @@ def split_params(policies, params) -> dict:
 
 
 def compare(trace, policies, *, params=None, progress=False, **run_options) -> list:
-    """Run every policy of ``policies`` on ``trace``; the Results in the same order."""
+    """Run every policy of ``policies`` on ``trace``; the Results in the same order (pass
+    ``timeline=True`` to sample each run for ``plot_png``'s lines)."""
     from rmapsim.sim.api import _as_trace, run
     if isinstance(policies, str):
         policies = parse_policies(policies)
@@ -140,15 +141,18 @@ def format_json(rs: list[dict]) -> str:
     return json.dumps(rs, indent=1)
 
 
-def plot_png(rs: list[dict]) -> bytes:
-    """The comparison as bar charts, one panel per column, one bar per policy; PNG bytes."""
+def plot_png(rs: list[dict], timelines=None) -> bytes:
+    """The comparison as bar charts, one panel per column, one bar per policy, and, given the
+    runs' ``Timeline``s, free memory and cumulative faults over simulated time as lines, one per
+    policy; PNG bytes."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
     names = [r["policy"] for r in rs]
     n = len(PLOT_COLUMNS)
     ncols = 4
-    nrows = -(-n // ncols)
+    lines = [tl for tl in (timelines or []) if tl is not None and len(tl.sim_time_ns)]
+    nrows = -(-n // ncols) + (1 if lines else 0)
     fig = Figure(figsize=(3.2 * ncols, 2.8 * nrows), dpi=100)
     colors = [f"C{i % 10}" for i in range(len(names))]
     for i, (key, head, kind) in enumerate(PLOT_COLUMNS):
@@ -162,6 +166,20 @@ def plot_png(rs: list[dict]) -> bytes:
         ax.tick_params(axis="y", labelsize=7)
         if not any(vals):
             ax.set_ylim(0, 1)
+    if lines:
+        first = ncols * (nrows - 1) + 1
+        for j, (key, head) in enumerate((("free_pages", "free pages"), ("faults", "faults"),
+                                         ("major_faults", "major faults"))):
+            ax = fig.add_subplot(nrows, ncols, first + j)
+            for name, tl, color in zip(names, timelines, colors):
+                if tl is not None and len(tl.sim_time_ns):
+                    ax.plot(tl.sim_time_ns / 1e9, getattr(tl, key), color=color, label=name,
+                            linewidth=1)
+            ax.set_xlabel("simulated time (s)", fontsize=8)
+            ax.set_title(head + " over time", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if j == 0:
+                ax.legend(fontsize=7)
     if rs:
         fig.suptitle(f"{rs[0]['trace']}: {rs[0]['frames'] * 4096 / 2**20:g} MiB, "
                      f"{rs[0]['geometry']}", fontsize=10)

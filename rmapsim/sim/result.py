@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from rmapsim.mm.state import COUNTERS
 from rmapsim.sim.config import Costs, Machine
 
@@ -43,6 +45,29 @@ def simulated_times(c: dict, k: Costs) -> dict:
 
 
 @dataclass
+class Timeline:
+    """The run sampled every few thousand events: simulated time, free pages and cumulative
+    references, faults and major faults at each sample (numpy arrays of equal length)."""
+    sim_time_ns: np.ndarray
+    free_pages: np.ndarray
+    references: np.ndarray
+    faults: np.ndarray
+    major_faults: np.ndarray
+
+    @classmethod
+    def from_samples(cls, samples, costs: Costs) -> "Timeline":
+        rows = [dict(zip(COUNTERS, cnt.tolist())) for cnt, _ in samples]
+        for r in rows:
+            r["references"] = r["reads"] + r["writes"]
+        return cls(
+            sim_time_ns=np.array([simulated_times(r, costs)["sim_time_ns"] for r in rows], np.int64),
+            free_pages=np.array([free for _, free in samples], np.int64),
+            references=np.array([r["references"] for r in rows], np.int64),
+            faults=np.array([r["faults"] for r in rows], np.int64),
+            major_faults=np.array([r["major_faults"] for r in rows], np.int64))
+
+
+@dataclass
 class Result:
     counters: dict
     machine: Machine
@@ -51,6 +76,7 @@ class Result:
     trace: str
     violation: str | None = None
     extra: dict = field(default_factory=dict)
+    timeline: Timeline | None = None
 
     def to_dict(self) -> dict:
         d = {"trace": self.trace, "policy": self.policy}
