@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 from rmapsim.errors import ConfigError, UserError
-from rmapsim.fileio import new_file_mode
+from rmapsim.fileio import write_atomic
 
 PROG = "rmapsim"
 
@@ -45,24 +44,7 @@ def _emit(text: str, path: str | None) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         return
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=os.path.dirname(os.path.abspath(path)))
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.chmod(tmp, new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
+    write_atomic(path, text + "\n")
 
 
 def _finish(result, as_json, out) -> int:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 
 from rmapsim.errors import ConfigError
-from rmapsim.fileio import new_file_mode
+from rmapsim.fileio import write_atomic  # noqa: F401  (re-exported for callers)
 
 # (key, table heading, kind): kind "n" integer, "r" ratio, "s" simulated ns shown in seconds
 COLUMNS = (
@@ -187,28 +185,3 @@ def plot_png(rs: list[dict], timelines=None) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
-
-
-def write_atomic(path: str, data) -> None:
-    """Write ``data`` (str or bytes) to ``path`` through a temporary file in the same directory,
-    renamed over ``path`` when complete; the mode is that of the file replaced, else the
-    umask's. A failure is a ConfigError and leaves no file behind."""
-    path = os.fspath(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=os.path.dirname(os.path.abspath(path)))
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
