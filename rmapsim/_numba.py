@@ -6,7 +6,8 @@ Numba's on-disk cache checks only the file that defines a function, not the file
 functions it calls; after an edit or an upgrade a caller could run stale machine code of a
 changed callee. So unless the user chose NUMBA_CACHE_DIR, the cache lives in
 ``~/.cache/rmapsim/<hash of the compiled modules>``: any change to compiled code (any module
-that uses numba) starts a fresh cache.
+that uses numba) starts a fresh cache; the caches of older versions beyond the last few are
+removed.
 
 2. Plain (not atomic) reference counts. Numba's runtime counts references to the StructRef
 and to arrays with atomic instructions on every call; that was a quarter of the replay time
@@ -56,4 +57,19 @@ def configure() -> None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rmapsim"
-    numba.config.CACHE_DIR = str(base / source_digest())
+    here = base / source_digest()
+    numba.config.CACHE_DIR = str(here)
+    prune(base, keep=here)
+
+
+def prune(base: Path, keep: Path, versions: int = 3) -> None:
+    """Remove the caches of all but the ``versions`` most recently written source versions (an
+    edit or an upgrade leaves the old one behind); never the current one. Best effort."""
+    import shutil
+    try:
+        old = sorted((d for d in base.iterdir() if d.is_dir() and d != keep),
+                     key=lambda d: d.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for d in old[versions - 1:]:
+        shutil.rmtree(d, ignore_errors=True)

@@ -8,9 +8,9 @@ from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
-from rmapsim.mm.state import (COUNTERS, G_NR_FREE, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
-                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME,
-                              G_ERR_KIND, G_INIT_REF, G_ZERO_FRAME, STOP_BAD_EVENT,
+from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
+                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
+                              G_INIT_REF, G_NR_FREE, G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params
 from rmapsim.sim.config import build_machine
