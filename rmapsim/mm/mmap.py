@@ -13,7 +13,7 @@ from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
 from rmapsim.mm.rmap import page_remove_rmap
-from rmapsim.mm.state import (G_BITS, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
+from rmapsim.mm.state import (G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
                               G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
                               G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
                               _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty, PG_swapcache,
@@ -176,14 +176,11 @@ def free_empty_tables(st, slot):
 @kernel
 def zap_page_range(st, mm, start, end):
     ptrs = st.g[G_PTRS]
-    span = 1 << (12 + st.g[G_BITS])
     addr = start
     while addr < end:
-        slot, base = next_leaf(st, mm, addr, end)
+        slot, lo, hi = next_leaf(st, mm, addr, end)
         if slot < 0:
             break
-        lo = max(addr, base)
-        hi = min(end, base + span)
         if st.tbl_used[slot] > 0:
             b = slot * ptrs
             for a in range(lo, hi, 4096):

@@ -139,9 +139,10 @@ def ptep_to_address(st, pte):
 
 @kernel
 def next_leaf(st, mm, addr, end):
-    """First pte table at or after addr (below end) that exists in mm: returns (slot, its base
-    address) or (-1, end). Skips absent upper-level entries whole, so walking a huge sparse vma
-    (a bare trace maps the entire address space) costs only what is populated."""
+    """The first pte table at or after addr (below end) that exists in mm, and the part of
+    [addr, end) it covers: (slot, lo, hi), or (-1, end, end). Skips absent upper-level entries
+    whole, so walking a huge sparse vma (a bare trace maps the entire address space) costs only
+    what is populated. Callers loop ``addr = hi`` until ``slot < 0``."""
     g = st.g
     ptrs = g[G_PTRS]
     bits = g[G_BITS]
@@ -161,5 +162,5 @@ def next_leaf(st, mm, addr, end):
             level -= 1
         if not skipped:
             span = 1 << (12 + bits)
-            return slot, addr & ~(span - 1)
-    return -1, end
+            return slot, addr, min(end, (addr & ~(span - 1)) + span)
+    return -1, end, end

@@ -17,7 +17,7 @@ from rmapsim.mm.memory import alloc_table_frame, pte_alloc
 from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap
-from rmapsim.mm.state import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT, G_BITS,
+from rmapsim.mm.state import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT,
                               G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
                               G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
                               _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_FILE, VM_NOZEROPAGE,
@@ -64,15 +64,12 @@ def mm_new(st, pid):
 @kernel
 def copy_page_range(st, src, dst, start, end, shared):
     ptrs = st.g[G_PTRS]
-    span = 1 << (12 + st.g[G_BITS])
     zero = st.g[G_ZERO_FRAME]
     addr = start
     while addr < end:
-        slot, base = next_leaf(st, src, addr, end)
+        slot, lo, hi = next_leaf(st, src, addr, end)
         if slot < 0:
             break
-        lo = max(addr, base)
-        hi = min(end, base + span)
         if st.tbl_used[slot] > 0:
             for a in range(lo, hi, 4096):
                 sp = slot * ptrs + pt_index(st, 0, a)

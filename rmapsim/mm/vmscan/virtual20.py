@@ -69,7 +69,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.pgtable import next_leaf, pt_index
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
-                              C_PAGES_SCANNED, C_PTES_VISITED, G_BITS, G_HAND, G_NR_FRAMES,
+                              C_PAGES_SCANNED, C_PTES_VISITED, G_HAND, G_NR_FRAMES,
                               G_NR_LRU, G_LRU_TAIL, G_NR_MM, G_N_MM, G_PTRS, G_ZERO_FRAME,
                               PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
                               PG_swapcache)
@@ -220,14 +220,11 @@ def try_to_swap_out(st, mm, pte):
 def swap_out_vma(st, mm, v, addr):
     g = st.g
     ptrs = g[G_PTRS]
-    span = 1 << (12 + g[G_BITS])
     end = st.vma_end[v]
     while addr < end:
-        slot, base = next_leaf(st, mm, addr, end)
+        slot, lo, hi = next_leaf(st, mm, addr, end)
         if slot < 0:
             break
-        lo = max(addr, base)
-        hi = min(end, base + span)
         if st.tbl_used[slot] > 0:
             b = slot * ptrs
             for a in range(lo, hi, 4096):
