@@ -9,6 +9,8 @@ Helpers here:
 
 - ``first_vma_from``: 2.0/2.2 ``find_vma`` (the first vma ending above an address; the
   simulator's own ``find_vma`` wants the vma containing it);
+- ``next_swap_pte``: the walk of ``swap_out_process``/``swap_out_vma``/``_pgd``/``_pmd``: the next
+  present pte of a process in virtual order from its ``swap_address``, which it advances;
 - ``drop_pte``: unmap one pte -- the rmap bookkeeping the simulator keeps for every policy
   (pte-chain unlink, which 2.0/2.2 did not have and which counts ``rmap_chain_steps``), the page
   count, the process's rss and swap-entry count, the pte table's used count -- and store the
@@ -23,7 +25,8 @@ Helpers here:
 from rmapsim.jit import kernel
 
 from rmapsim.mm.rmap import page_remove_rmap
-from rmapsim.mm.state import G_PTRS, PG_lru, _PTE_SWAP
+from rmapsim.mm.pgtable import next_leaf, pt_index
+from rmapsim.mm.state import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
 from rmapsim.mm.swap import swap_duplicate
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 
@@ -41,6 +44,34 @@ def first_vma_from(st, mm, addr):
     while v >= 0 and st.vma_end[v] <= addr:
         v = st.vma_next[v]
     return v
+
+
+@kernel
+def next_swap_pte(st, mm):
+    """The next present pte of mm at or after its ``swap_address``, in virtual order, with
+    ``swap_address`` set to the page after it (2.0/2.2 record ``address + PAGE_SIZE`` before
+    each pte); at the end of the address space ``swap_address`` goes back to 0 and -1 is
+    returned. Absent page tables are skipped whole (``next_leaf``)."""
+    ptrs = st.g[G_PTRS]
+    addr = st.mm_swap_address[mm]
+    v = first_vma_from(st, mm, addr)
+    while v >= 0:
+        a0 = max(addr, st.vma_start[v])
+        end = st.vma_end[v]
+        while a0 < end:
+            slot, lo, hi = next_leaf(st, mm, a0, end)
+            if slot < 0:
+                break
+            if st.tbl_used[slot] > 0:
+                for a in range(lo, hi, 4096):
+                    p = slot * ptrs + pt_index(st, 0, a)
+                    if st.pt[p] & _PAGE_PRESENT:
+                        st.mm_swap_address[mm] = a + 4096
+                        return p
+            a0 = hi
+        v = st.vma_next[v]
+    st.mm_swap_address[mm] = 0
+    return -1
 
 
 @kernel

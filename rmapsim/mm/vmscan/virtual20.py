@@ -67,16 +67,14 @@ Where the model simplifies the kernel, and why:
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.pgtable import next_leaf, pt_index
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
-                              C_PAGES_SCANNED, C_PTES_VISITED, G_HAND, G_NR_FRAMES,
-                              G_NR_LRU, G_LRU_TAIL, G_NR_MM, G_N_MM, G_PTRS, G_ZERO_FRAME,
-                              PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
-                              PG_swapcache)
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
+                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_LRU, G_LRU_TAIL, G_NR_MM,
+                              G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru,
+                              PG_referenced, PG_reserved, PG_swapcache)
 from rmapsim.mm.filemap import writepage
 from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page, swap_writepage
 from rmapsim.mm.vmscan.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_pte,
-                                        first_vma_from, free_if_unused, put_swap_entry,
+                                        next_swap_pte, free_if_unused, put_swap_entry,
                                         release_cache_page)
 
 NAME = "virtual-2.0"
@@ -217,45 +215,16 @@ def try_to_swap_out(st, mm, pte):
 
 
 @kernel
-def swap_out_vma(st, mm, v, addr):
-    g = st.g
-    ptrs = g[G_PTRS]
-    end = st.vma_end[v]
-    while addr < end:
-        slot, lo, hi = next_leaf(st, mm, addr, end)
-        if slot < 0:
-            break
-        if st.tbl_used[slot] > 0:
-            b = slot * ptrs
-            for a in range(lo, hi, 4096):
-                p = b + pt_index(st, 0, a)
-                st.mm_swap_address[mm] = a + 4096
-                if st.pt[p] & _PAGE_PRESENT:
-                    r = try_to_swap_out(st, mm, p)
-                    if r != TSO_NONE:
-                        return r
-        addr = hi
-    return TSO_NONE
-
-
-@kernel
 def swap_out_process(st, mm):
-    addr = st.mm_swap_address[mm]
-    st.mm_swap_address[mm] = 0
-    v = first_vma_from(st, mm, addr)
-    if v < 0:
-        return TSO_NONE
-    if addr < st.vma_start[v]:
-        addr = st.vma_start[v]
-    while v >= 0:
-        r = swap_out_vma(st, mm, v, addr)
+    """swap_out_process + swap_out_vma/_pgd/_pmd: try the process's ptes from its
+    swap_address on, stopping at the first that gives something up."""
+    while True:
+        p = next_swap_pte(st, mm)
+        if p < 0:
+            return TSO_NONE
+        r = try_to_swap_out(st, mm, p)
         if r != TSO_NONE:
             return r
-        v = st.vma_next[v]
-        if v >= 0:
-            addr = st.vma_start[v]
-    st.mm_swap_address[mm] = 0
-    return TSO_NONE
 
 
 @kernel

@@ -60,13 +60,12 @@ Where the model simplifies the kernel, and why:
 from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.pgtable import next_leaf, pt_index
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
-                              C_PAGES_SCANNED, C_PTES_VISITED, G_HAND, G_NR_FRAMES,
-                              G_NR_MM, G_N_MM, G_PTRS, G_ZERO_FRAME, PG_anon, PG_dirty,
-                              PG_locked, PG_lru, PG_referenced, PG_reserved, PG_swapcache)
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
+                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM, G_N_MM, G_ZERO_FRAME,
+                              PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
+                              PG_swapcache)
 from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
-from rmapsim.mm.vmscan.swap_out import (drop_pte, first_vma_from, free_if_unused,
+from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry, release_cache_page)
 
 NAME = "virtual-2.2"
@@ -167,42 +166,16 @@ def try_to_swap_out(st, mm, pte):
 
 
 @kernel
-def swap_out_vma(st, mm, v, addr):
-    g = st.g
-    ptrs = g[G_PTRS]
-    end = st.vma_end[v]
-    while addr < end:
-        slot, lo, hi = next_leaf(st, mm, addr, end)
-        if slot < 0:
-            break
-        if st.tbl_used[slot] > 0:
-            b = slot * ptrs
-            for a in range(lo, hi, 4096):
-                p = b + pt_index(st, 0, a)
-                st.mm_swap_address[mm] = a + 4096
-                if st.pt[p] & _PAGE_PRESENT:
-                    if try_to_swap_out(st, mm, p):
-                        return 1
-        addr = hi
-    return 0
-
-
-@kernel
 def swap_out_process(st, mm):
-    addr = st.mm_swap_address[mm]
-    v = first_vma_from(st, mm, addr)
-    if v >= 0:
-        if addr < st.vma_start[v]:
-            addr = st.vma_start[v]
-        while v >= 0:
-            if swap_out_vma(st, mm, v, addr):
-                return 1
-            v = st.vma_next[v]
-            if v >= 0:
-                addr = st.vma_start[v]
-    st.mm_swap_cnt[mm] = 0
-    st.mm_swap_address[mm] = 0
-    return 0
+    """swap_out_process + swap_out_vma/_pgd/_pmd: 1 when a pte's page went to swap I/O; at the
+    end of the address space the process's swap_cnt is spent (swap_address back to 0)."""
+    while True:
+        p = next_swap_pte(st, mm)
+        if p < 0:
+            st.mm_swap_cnt[mm] = 0
+            return 0
+        if try_to_swap_out(st, mm, p):
+            return 1
 
 
 @kernel
