@@ -60,8 +60,8 @@ OBJ_SHIFT = 36
 
 # ---- globals (indices into g) ----------------------------------------------------------------
 (G_NR_FREE, G_MIN, G_LOW, G_HIGH, G_CACHE_MODE, G_LEVELS, G_BITS, G_PTRS, G_ZERO_FRAME,
- G_NR_FRAMES, G_MAX_ORDER, G_TOKEN, G_CHECK, G_POLICY, G_RMAP, G_HAND, G_LRU_HEAD, G_LRU_TAIL,
- G_NR_LRU, G_SWAP_SIZE, G_SWAP_FREE, G_SWAP_CURSOR, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
+ G_NR_FRAMES, G_MAX_ORDER, G_TOKEN, G_CHECK, G_POLICY, G_RMAP, G_HAND, G_SEES_REFS, G_REF_KEY,
+ G_REF_NEXT, G_SWAP_SIZE, G_SWAP_FREE, G_SWAP_CURSOR, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
  G_MM_FREE_TOP, G_VMA_FREE_TOP, G_NR_OBJ, G_PC_COUNT, G_TRUTH_COUNT, G_DISK_COUNT,
  G_SHMSWAP_COUNT, G_PID_COUNT, G_LAST_PID, G_LAST_MM, G_ERR_KIND, G_ERR_FRAME,
  G_ERR_EVENT, G_IN_RECLAIM, G_INIT_REF, G_ZERO_PAGE, G_LAST_FREED,
@@ -69,11 +69,18 @@ OBJ_SHIFT = 36
 # sizes of the growable tables (compiled code sees raw pointers, which have no len)
 (G_N_ORDERS, G_N_SWAP, G_N_MM, G_N_TBL, G_N_PT, G_N_VMA, G_N_OBJ, G_N_PC, G_N_TRUTH, G_N_DISK,
  G_N_SHMSWAP, G_N_PID, G_N_FID) = range(47, 60)
+# the policies' node pool (vmscan/nodes.py): free ghost nodes, keys bound, and the two sizes
+G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_N_NODES = range(60, 64)
 N_GLOBALS = 64
+# G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
+# G_REF_KEY: the page identity of the reference being made (vmscan/nodes.page_key).
+# G_REF_NEXT: the index of the next reference to the same page, for opt (-1: none; sim/future.py).
 _SIZE_OF = {G_N_ORDERS: "free_head", G_N_SWAP: "swap_map", G_N_MM: "mm_pgd", G_N_TBL: "tbl_mm",
             G_N_PT: "pt", G_N_VMA: "vma_free", G_N_OBJ: "obj_dev", G_N_PC: "pc_keys",
             G_N_TRUTH: "truth_keys", G_N_DISK: "disk_keys", G_N_SHMSWAP: "shmswap_keys",
-            G_N_PID: "pid_keys", G_N_FID: "fid_keys"}
+            G_N_PID: "pid_keys", G_N_FID: "fid_keys", G_N_KEYS: "key_keys", G_N_NODES: "node_prev"}
+NR_LISTS = 16         # policy lists (vmscan/nodes.py); a policy numbers its own from 0
+NR_POLICY_GLOBALS = 64
 
 # ---- counters (indices into cnt); names are the keys of Result.to_dict() --------------------
 COUNTERS = (
@@ -114,7 +121,13 @@ State = namedtuple("State", [
     "g", "cnt", "params",
     # struct page
     "page_flags", "page_count", "page_mapcount", "page_mapping", "page_index", "page_private",
-    "page_chain", "page_token", "lru_prev", "lru_next", "page_age",
+    "page_chain", "page_token", "page_age",
+    # the reclaim policy's view (vmscan/nodes.py): nodes 0..frames-1 are the frames, the rest
+    # are ghosts (pages no longer in memory that a policy remembers); doubly linked lists of
+    # nodes, a key -> node table, an indexed heap of frames, and the policy's own globals
+    "node_prev", "node_next", "node_list", "node_key", "node_val", "node_val2",
+    "list_head", "list_tail", "list_len", "ghost_free", "key_keys", "key_vals", "heap",
+    "heap_pos", "pol_g",
     # buddy free lists: head per order, doubly linked through the frames
     "free_head", "free_next", "free_prev",
     # page-table pool: one table = PTRS entries; pt_next is the seed's parallel next-pte page
@@ -181,9 +194,22 @@ def _to_struct(nt, ty):
     st.page_private = _ptr(nt.page_private)
     st.page_chain = _ptr(nt.page_chain)
     st.page_token = _ptr(nt.page_token)
-    st.lru_prev = _ptr(nt.lru_prev)
-    st.lru_next = _ptr(nt.lru_next)
     st.page_age = _ptr(nt.page_age)
+    st.node_prev = _ptr(nt.node_prev)
+    st.node_next = _ptr(nt.node_next)
+    st.node_list = _ptr(nt.node_list)
+    st.node_key = _ptr(nt.node_key)
+    st.node_val = _ptr(nt.node_val)
+    st.node_val2 = _ptr(nt.node_val2)
+    st.list_head = _ptr(nt.list_head)
+    st.list_tail = _ptr(nt.list_tail)
+    st.list_len = _ptr(nt.list_len)
+    st.ghost_free = _ptr(nt.ghost_free)
+    st.key_keys = _ptr(nt.key_keys)
+    st.key_vals = _ptr(nt.key_vals)
+    st.heap = _ptr(nt.heap)
+    st.heap_pos = _ptr(nt.heap_pos)
+    st.pol_g = _ptr(nt.pol_g)
     st.free_head = _ptr(nt.free_head)
     st.free_next = _ptr(nt.free_next)
     st.free_prev = _ptr(nt.free_prev)
@@ -274,6 +300,12 @@ def _pow2_at_least(n):
     return p
 
 
+def ghosts_for(frames):
+    """Ghost nodes: twice the frames, what ARC's B1+B2 (<= c), LIRS's non-resident HIR pages
+    and S3-FIFO's ghost queue need at most; shadow entries beyond it recycle the oldest."""
+    return 2 * frames + 16
+
+
 def new_state(m: Machine, policy_id: int, params: np.ndarray, check: bool,
               rmap_id: int = 0) -> State:
     levels, bits, _ = GEOMETRIES[m.geometry]
@@ -284,6 +316,7 @@ def new_state(m: Machine, policy_id: int, params: np.ndarray, check: bool,
     n_vma = 64
     swap = m.swap_size if not (m.cache_mode and m.swap_pages is None) else 1024
     files = 1024
+    nodes = n + ghosts_for(n)
     st = State(
         g=np.zeros(N_GLOBALS, np.int64),
         cnt=np.zeros(N_COUNTERS, np.int64),
@@ -296,9 +329,22 @@ def new_state(m: Machine, policy_id: int, params: np.ndarray, check: bool,
         page_private=np.zeros(n, np.int64),
         page_chain=np.full(n, -1, np.int64),
         page_token=np.zeros(n, np.int64),
-        lru_prev=np.full(n, -1, np.int32),
-        lru_next=np.full(n, -1, np.int32),
         page_age=np.zeros(n, np.int32),
+        node_prev=np.full(nodes, -1, np.int64),
+        node_next=np.full(nodes, -1, np.int64),
+        node_list=np.full(nodes, -1, np.int32),
+        node_key=np.full(nodes, -1, np.int64),
+        node_val=np.zeros(nodes, np.int64),
+        node_val2=np.zeros(nodes, np.int64),
+        list_head=np.full(NR_LISTS, -1, np.int64),
+        list_tail=np.full(NR_LISTS, -1, np.int64),
+        list_len=np.zeros(NR_LISTS, np.int64),
+        ghost_free=np.arange(nodes - 1, n - 1, -1, dtype=np.int64),
+        key_keys=np.full(_pow2_at_least(2 * nodes), HASH_EMPTY, np.int64),
+        key_vals=np.zeros(_pow2_at_least(2 * nodes), np.int64),
+        heap=np.full(n, -1, np.int64),
+        heap_pos=np.full(n, -1, np.int64),
+        pol_g=np.zeros(NR_POLICY_GLOBALS, np.int64),
         free_head=np.full(m.max_order + 1, -1, np.int64),
         free_next=np.full(n, -1, np.int64),
         free_prev=np.full(n, -1, np.int64),
@@ -360,7 +406,8 @@ def new_state(m: Machine, policy_id: int, params: np.ndarray, check: bool,
     g[G_POLICY] = policy_id
     g[G_RMAP] = rmap_id
     g[G_HAND] = 0
-    g[G_LRU_HEAD] = g[G_LRU_TAIL] = -1
+    g[G_REF_NEXT] = -1
+    g[G_GHOST_FREE_TOP] = nodes - n
     g[G_SWAP_SIZE] = m.swap_size if not (m.cache_mode and m.swap_pages is None) else swap
     g[G_SWAP_FREE] = g[G_SWAP_SIZE]
     g[G_SWAP_UNBOUNDED] = int(m.cache_mode and m.swap_pages is None)

@@ -10,10 +10,11 @@ from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
-                              G_INIT_REF, G_NR_FREE, G_ZERO_FRAME, STOP_BAD_EVENT,
+                              G_INIT_REF, G_NR_FREE, G_SEES_REFS, G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
-from rmapsim.mm.vmscan import get_policy, policy_params
+from rmapsim.mm.vmscan import get_policy, policy_params, sees_refs
 from rmapsim.sim.config import build_machine
+from rmapsim.sim.future import chunk_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
 from rmapsim.sim.result import Result, Timeline
@@ -21,6 +22,7 @@ from rmapsim.trace import Trace, from_events, open_trace
 
 DEFAULT_CHECK_EVERY = 10_000
 TIMELINE_EVENTS = 1 << 14
+NO_FUTURE = np.empty(0, np.int64)
 
 
 def _as_trace(trace, format):
@@ -53,6 +55,7 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
     st = new_state(m, pol.ID, pvals, check)
     s = as_struct(st)
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
+    st.g[G_SEES_REFS] = int(sees_refs(pol))
     init_free_area(s, m.kernel_reserved)
     if st.g[G_ZERO_FRAME] >= 0:
         st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO
@@ -83,12 +86,17 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         chunk_events = min(chunk_events, TIMELINE_EVENTS)
     with Progress(t, enabled=progress) as bar:
         # a bare trace streams compact references to a loop of its own
-        chunks = t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
+        def chunks():
+            return t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
         replay = replay_refs if t.bare else replay_chunk
-        for ev in chunks:
+        if getattr(pol, "FUTURE", False):
+            source = chunk_next_use(chunks, t.bare)
+        else:
+            source = ((c, NO_FUTURE) for c in chunks())
+        for ev, nxt in source:
             i = 0
             while True:
-                status, i = replay(s, ev, i, check_every if check else 0)
+                status, i = replay(s, ev, i, check_every if check else 0, nxt)
                 if status == DONE:
                     break
                 if status == STOP_BAD_EVENT:

@@ -18,13 +18,16 @@ from rmapsim.mm.oracle import expected_token, note_write
 from rmapsim.mm.pgtable import pt_index
 from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
 from rmapsim.mm.filemap import obj_slot
+from rmapsim.mm.vmscan.dispatch import page_accessed
+from rmapsim.mm.vmscan.nodes import ref_key
 from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
                               C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
                               ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
                               G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
                               G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
                               G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
-                              G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS,
+                              G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS, G_REF_KEY,
+                              G_REF_NEXT, G_SEES_REFS,
                               G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
                               G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
                               NEED_TABLES, NEED_VMA, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,
@@ -110,12 +113,16 @@ def access(st, mm, addr, write, i, check_every):
         e = st.pt[pte]
     if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
         st.pt[pte] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        if g[G_SEES_REFS]:
+            g[G_REF_KEY] = ref_key(mm, addr)
+            page_accessed(st, e >> 12)
     else:
         if not check:
             r = _room(st, levels + 1, 0, 0)
             if r != DONE:
                 return r
         misses0 = cnt[C_MISSES]
+        g[G_REF_KEY] = ref_key(mm, addr)
         r = handle_mm_fault(st, mm, addr, write)
         if r == FAULT_SEGV:
             cnt[C_SEGFAULTS] += 1
@@ -134,6 +141,10 @@ def access(st, mm, addr, write, i, check_every):
         if g[G_INIT_REF] or cnt[C_MISSES] == misses0:
             e |= _PAGE_ACCESSED
         st.pt[pte] = e | (_PAGE_DIRTY if write else 0)
+        if g[G_SEES_REFS] and cnt[C_MISSES] == misses0:
+            # a fault that brought no new page in (COW of a resident page, a page found in the
+            # page or swap cache) is still a reference to a page in memory
+            page_accessed(st, e >> 12)
     if write:
         cnt[C_WRITES] += 1
     else:
@@ -159,14 +170,18 @@ def access(st, mm, addr, write, i, check_every):
 
 
 @kernel
-def replay_refs(st, refs, start, check_every):
+def replay_refs(st, refs, start, check_every, nxt):
     """A bare page trace in its compact form (``(page << 1) | is_write``): one process, the
-    one ``setup_bare`` made, so no event decoding and no pid lookup per reference."""
+    one ``setup_bare`` made, so no event decoding and no pid lookup per reference. ``nxt``
+    holds each reference's next-use index for policies that know the future, else is empty."""
     g = st.g
     limit = g[G_ADDR_LIMIT]
     mm = g[G_LAST_MM]
     n = len(refs)
+    future = len(nxt) > 0
     for i in range(start, n):
+        if future:
+            g[G_REF_NEXT] = nxt[i]
         r = np.int64(refs[i])
         addr = (r >> 1) << 12
         if addr >= limit or addr < 0:
@@ -183,14 +198,17 @@ def replay_refs(st, refs, start, check_every):
 
 
 @kernel
-def replay_chunk(st, ev, start, check_every):
+def replay_chunk(st, ev, start, check_every, nxt):
     g = st.g
     cnt = st.cnt
     levels = g[G_LEVELS]
     limit = g[G_ADDR_LIMIT]
     check = g[G_CHECK]
     n = len(ev)
+    future = len(nxt) > 0
     for i in range(start, n):
+        if future:
+            g[G_REF_NEXT] = nxt[i]
         op = ev[i]['op']
         pid = np.int64(ev[i]['pid'])
         if op <= OP_WRITE:

@@ -2,19 +2,27 @@
 
 A policy module defines ``NAME``, ``ID``, ``KIND`` ("realistic": sees only what the kernel sees;
 "reference": given per-reference information or the future), ``MODELS`` (the kernel or paper),
-``PARAMS`` ({name: (default, help)}) and three compiled hooks:
+``PARAMS`` ({name: (default, help)}), optionally ``FUTURE = True`` (needs next-use times,
+``sim/future.py``), and compiled hooks:
 
 - ``page_added(st, frame)``: a page entered memory (anonymous fault, page-cache fill, swap-in);
 - ``page_removed(st, frame)``: it is being freed outside reclaim (munmap, exit, COW);
-- ``reclaim(st, nr_to_free) -> freed``: free up to nr pages, using ``common.shrink_page``.
+- ``reclaim(st, nr_to_free) -> freed``: free up to nr pages, using ``common.shrink_page``;
+- ``page_accessed(st, frame)``, reference policies only: a reference to a page in memory.
+
+A policy keeps what it knows about pages in ``nodes.py`` (lists, ghosts, identities, a heap).
 
 Parameters reach compiled code as ``st.params[i]`` in the order of ``PARAMS``. ``dispatch.py``
 routes the hooks by ``g[G_POLICY]``; add a policy there and in ``POLICIES`` below.
 """
 from rmapsim.errors import ConfigError
-from rmapsim.mm.vmscan import clock, fifo, virtual20, virtual22
+from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 
-POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22)}
+POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lru, opt)}
+
+
+def sees_refs(module):
+    return module.KIND == "reference"
 
 
 def get_policy(name):

@@ -1,51 +1,82 @@
-"""Route the policy hooks by ``g[G_POLICY]``, and free user pages outside reclaim."""
+"""Route the policy hooks by ``g[G_POLICY]``, and free user pages outside reclaim.
+
+The hooks are compiled once here rather than inlined at every call site: with a dozen policies
+an inlined chain would be copied into each fault path. A new policy adds one branch per hook.
+"""
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
-from rmapsim.mm.vmscan import clock, fifo, virtual20, virtual22
+from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan.common import release_page
 
 
-@kernel(inline="always")
+@kernel
 def page_added(st, frame):
     st.page_flags[frame] |= PG_lru
     p = st.g[G_POLICY]
-    if p == fifo.ID:
+    if p == clock.ID:
+        clock.page_added(st, frame)
+    elif p == fifo.ID:
         fifo.page_added(st, frame)
     elif p == virtual20.ID:
         virtual20.page_added(st, frame)
     elif p == virtual22.ID:
         virtual22.page_added(st, frame)
-    else:
-        clock.page_added(st, frame)
+    elif p == lru.ID:
+        lru.page_added(st, frame)
+    elif p == opt.ID:
+        opt.page_added(st, frame)
 
 
-@kernel(inline="always")
+@kernel
+def page_accessed(st, frame):
+    """A reference to a page in memory, for the policies that see every one (KIND
+    "reference"); the realistic ones learn of references only through accessed bits."""
+    if not (st.page_flags[frame] & PG_lru):
+        return
+    p = st.g[G_POLICY]
+    if p == lru.ID:
+        lru.page_accessed(st, frame)
+    elif p == opt.ID:
+        opt.page_accessed(st, frame)
+
+
+@kernel
 def page_removed(st, frame):
     if not (st.page_flags[frame] & PG_lru):
         return
     p = st.g[G_POLICY]
-    if p == fifo.ID:
+    if p == clock.ID:
+        clock.page_removed(st, frame)
+    elif p == fifo.ID:
         fifo.page_removed(st, frame)
     elif p == virtual20.ID:
         virtual20.page_removed(st, frame)
     elif p == virtual22.ID:
         virtual22.page_removed(st, frame)
-    else:
-        clock.page_removed(st, frame)
+    elif p == lru.ID:
+        lru.page_removed(st, frame)
+    elif p == opt.ID:
+        opt.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
-@kernel(inline="always")
+@kernel
 def reclaim(st, nr_to_free):
     p = st.g[G_POLICY]
+    if p == clock.ID:
+        return clock.reclaim(st, nr_to_free)
     if p == fifo.ID:
         return fifo.reclaim(st, nr_to_free)
     if p == virtual20.ID:
         return virtual20.reclaim(st, nr_to_free)
     if p == virtual22.ID:
         return virtual22.reclaim(st, nr_to_free)
-    return clock.reclaim(st, nr_to_free)
+    if p == lru.ID:
+        return lru.reclaim(st, nr_to_free)
+    if p == opt.ID:
+        return opt.reclaim(st, nr_to_free)
+    return 0
 
 
 @kernel

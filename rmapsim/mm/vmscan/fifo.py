@@ -6,9 +6,11 @@ libCacheSim's FIFO. A page that cannot be freed now (swap full, locked) goes to 
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_LRU_HEAD, G_NR_LRU, PG_lru
+from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
-from rmapsim.mm.vmscan.lru import lru_add_tail, lru_del
+from rmapsim.mm.vmscan.nodes import list_add_tail, list_del
+
+QUEUE = 0
 
 NAME = "fifo"
 ID = 1
@@ -19,31 +21,30 @@ PARAMS = {}
 
 @kernel(inline="always")
 def page_added(st, frame):
-    lru_add_tail(st, frame)
+    list_add_tail(st, QUEUE, frame)
 
 
 @kernel(inline="always")
 def page_removed(st, frame):
-    lru_del(st, frame)
+    list_del(st, frame)
 
 
 @kernel(inline="always")
 def reclaim(st, nr_to_free):
-    g = st.g
     freed = 0
-    tries = g[G_NR_LRU]
+    tries = st.list_len[QUEUE]
     while freed < nr_to_free and tries > 0:
         tries -= 1
-        f = g[G_LRU_HEAD]
+        f = st.list_head[QUEUE]
         if f < 0:
             break
         st.cnt[C_PAGES_SCANNED] += 1
-        lru_del(st, f)
+        list_del(st, f)
         if shrink_page(st, f):
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             freed += 1
         else:
-            lru_add_tail(st, f)
+            list_add_tail(st, QUEUE, f)
             st.cnt[C_RECLAIM_FAILURES] += 1
     return freed

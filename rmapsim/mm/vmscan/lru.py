@@ -1,37 +1,32 @@
-"""A doubly linked list of frames through ``lru_prev``/``lru_next`` (include/linux/list.h as
-used by the LRU lists). Head and tail live in ``g``; the head end is the oldest page."""
+"""Exact LRU: every reference moves its page to the young end; reclaim takes the oldest.
+
+A reference policy: no kernel sees every reference (the MMU only sets an accessed bit), so this
+is the ideal the kernel's approximations (clock, the active/inactive lists) aim at. In cache
+mode on a single-process trace it gives exactly the misses of libCacheSim's LRU. Reclaim is
+fifo's: the list order is all that differs.
+"""
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import G_LRU_HEAD, G_LRU_TAIL, G_NR_LRU
+from rmapsim.mm.vmscan.fifo import QUEUE, reclaim  # noqa: F401  (the same eviction)
+from rmapsim.mm.vmscan.nodes import list_add_tail, list_del, list_move_tail
+
+NAME = "lru"
+ID = 4
+KIND = "reference"
+MODELS = "exact least-recently-used (libCacheSim LRU); sees every reference"
+PARAMS = {}
 
 
 @kernel(inline="always")
-def lru_add_tail(st, frame):
-    g = st.g
-    tail = g[G_LRU_TAIL]
-    st.lru_prev[frame] = tail
-    st.lru_next[frame] = -1
-    if tail >= 0:
-        st.lru_next[tail] = frame
-    else:
-        g[G_LRU_HEAD] = frame
-    g[G_LRU_TAIL] = frame
-    g[G_NR_LRU] += 1
+def page_added(st, frame):
+    list_add_tail(st, QUEUE, frame)
 
 
 @kernel(inline="always")
-def lru_del(st, frame):
-    g = st.g
-    pv = st.lru_prev[frame]
-    nx = st.lru_next[frame]
-    if pv >= 0:
-        st.lru_next[pv] = nx
-    else:
-        g[G_LRU_HEAD] = nx
-    if nx >= 0:
-        st.lru_prev[nx] = pv
-    else:
-        g[G_LRU_TAIL] = pv
-    st.lru_prev[frame] = -1
-    st.lru_next[frame] = -1
-    g[G_NR_LRU] -= 1
+def page_accessed(st, frame):
+    list_move_tail(st, QUEUE, frame)
+
+
+@kernel(inline="always")
+def page_removed(st, frame):
+    list_del(st, frame)

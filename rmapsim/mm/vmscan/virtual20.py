@@ -9,14 +9,14 @@ kernel functions they model:
   times in a row.
 - ``try_to_free_page``: priority ``i`` from 6 down to 0, at each trying ``shrink_mmap(i)``
   then ``swap_out(i)``, returning at the first success; a static ``state`` (kept in
-  ``g[G_NR_LRU]``, which no list is using) resumes the rotation where the last success was.
+  ``pol_g[P_STATE]``) resumes the rotation where the last success was.
 - ``shrink_mmap``: a one-handed clock over mem_map (hand in ``g[G_HAND]``) with the budgets
   ``count_max = 2N >> (priority/2)`` (every page) and ``count_min = 2N >> priority`` (page- or
   swap-cache pages). A page held only by its cache (2.0's ``count == 1``; here
   ``page_mapcount == 0``) is freed unless ``PG_referenced`` was set, which is cleared instead
   (and below priority 4 the page is aged); a mapped page (``count > 1``) gets ``PG_referenced``.
 - ``swap_out``: ``counter = (PAGEOUT_WEIGHT * nr_tasks >> 10) >> priority`` attempts, round
-  robin over processes (mm slots, index in ``g[G_LRU_TAIL]``) skipping those with no rss; each
+  robin over processes (mm slots, index in ``pol_g[P_SWAP_TASK]``) skipping those with no rss; each
   process gets ``AGE_CLUSTER_SIZE(rss) = max(rss/32, 4)`` consecutive attempts (its
   ``swap_cnt``, in ``mm_swap_cnt``). Two wraps without a candidate give up.
 - ``swap_out_process`` / ``swap_out_vma`` (``swap_out_pgd``/``_pmd``): resume at the process's
@@ -68,7 +68,7 @@ Where the model simplifies the kernel, and why:
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
-                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_LRU, G_LRU_TAIL, G_NR_MM,
+                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM,
                               G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru,
                               PG_referenced, PG_reserved, PG_swapcache)
 from rmapsim.mm.filemap import writepage
@@ -92,8 +92,8 @@ PAGE_INITIAL_AGE = 3
 AGE_CLUSTER_MIN = 4
 PAGEOUT_WEIGHT = 8192
 
-G_STATE = G_NR_LRU       # try_to_free_page's static state (0: shrink_mmap next, 2: swap_out)
-G_SWAP_TASK = G_LRU_TAIL  # swap_out's static swap_task (an mm slot; -1 before the first call)
+P_STATE = 0       # pol_g: try_to_free_page's static state (0: shrink_mmap next, 2: swap_out)
+P_SWAP_TASK = 1   # pol_g: swap_out's static swap_task (an mm slot; 0 before the first call)
 
 
 @kernel(inline="always")
@@ -232,7 +232,7 @@ def swap_out(st, priority):
     g = st.g
     n_mm = g[G_N_MM]
     counter = ((PAGEOUT_WEIGHT * g[G_NR_MM]) >> 10) >> priority
-    task = g[G_SWAP_TASK]
+    task = st.pol_g[P_SWAP_TASK]
     if task < 0:
         task = 0
     while counter >= 0:
@@ -241,7 +241,7 @@ def swap_out(st, priority):
             if task >= n_mm:
                 task = 0
                 if loop:
-                    g[G_SWAP_TASK] = task
+                    st.pol_g[P_SWAP_TASK] = task
                     return 0
                 loop = True
             if st.mm_pgd[task] >= 0 and st.mm_rss[task] > 0:
@@ -259,30 +259,30 @@ def swap_out(st, priority):
             if st.mm_swap_cnt[p] != 0:
                 task += 1
         elif r == TSO_FREED:
-            g[G_SWAP_TASK] = task
+            st.pol_g[P_SWAP_TASK] = task
             return 1
         counter -= 1
-    g[G_SWAP_TASK] = task
+    st.pol_g[P_SWAP_TASK] = task
     return 0
 
 
 @kernel
 def try_to_free_page(st):
     g = st.g
-    state = g[G_STATE]
+    state = st.pol_g[P_STATE]
     i = 6
     while i >= 0:
         if state == 0:
             if shrink_mmap(st, i):
-                g[G_STATE] = 0
+                st.pol_g[P_STATE] = 0
                 return 1
             state = 2                          # state 1, shm_swap, is not modelled
         if swap_out(st, i):
-            g[G_STATE] = 2
+            st.pol_g[P_STATE] = 2
             return 1
         state = 0
         i -= 1
-    g[G_STATE] = 0
+    st.pol_g[P_STATE] = 0
     return 0
 
 

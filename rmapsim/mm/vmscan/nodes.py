@@ -1,0 +1,220 @@
+"""What a policy keeps about pages: lists of nodes, ghosts, page identities, and a heap.
+
+Node ``f < frames`` stands for frame f; nodes from ``frames`` up are *ghosts*, pages no longer in
+memory that a policy still remembers (ARC's B1/B2, LIRS's non-resident HIR pages, CLOCK-Pro's
+non-resident test pages, S3-FIFO's ghost queue, the shadow entries of mm/workingset.c). A node
+is on at most one of ``NR_LISTS`` doubly linked lists (include/linux/list.h as the LRU lists use
+it); ``node_list`` says which, the head end is the oldest. ``node_key`` is the page's identity
+and ``key -> node`` is a hash table, so a fault can ask "was this page here before?".
+
+Identity (``page_key``): a page-cache page is ``(object, index)``, the key of its page-cache
+slot, where Linux leaves its shadow entry; an anonymous page is the (process, virtual page) of
+the reference that faulted it in. Linux keys anonymous shadows by swap slot (5.9+); a
+(process, page) key is the same thing while the page is out, and it also names a never-written
+anonymous page, which the simulator drops rather than swaps.
+
+``node_val``/``node_val2`` are the policy's per-node fields; ``pol_g`` its globals. The heap is
+an indexed binary max-heap of frames ordered by ``node_val`` (opt's next-use time).
+"""
+import numpy as np
+
+from rmapsim.jit import kernel
+
+from rmapsim.mm.filemap import pc_key
+from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
+from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_REF_KEY,
+                              NR_POLICY_GLOBALS, PG_anon)
+
+ANON_KEY = np.int64(1) << 62
+HEAP_N = NR_POLICY_GLOBALS - 1      # pol_g slot holding the heap's size
+
+
+@kernel(inline="always")
+def ref_key(mm, addr):
+    """The identity of an anonymous page by the reference that touches it."""
+    return ANON_KEY | (np.int64(mm) << 36) | (addr >> 12)
+
+
+@kernel(inline="always")
+def page_key(st, frame):
+    if st.page_flags[frame] & PG_anon:
+        return st.g[G_REF_KEY]
+    return pc_key(st.page_mapping[frame], st.page_index[frame])
+
+
+# ---- lists --------------------------------------------------------------------------------------
+
+@kernel(inline="always")
+def list_add_tail(st, k, node):
+    """Append node to list k (the young end)."""
+    tail = st.list_tail[k]
+    st.node_prev[node] = tail
+    st.node_next[node] = -1
+    if tail >= 0:
+        st.node_next[tail] = node
+    else:
+        st.list_head[k] = node
+    st.list_tail[k] = node
+    st.list_len[k] += 1
+    st.node_list[node] = k
+
+
+@kernel(inline="always")
+def list_add_head(st, k, node):
+    """Prepend node to list k (the old end)."""
+    head = st.list_head[k]
+    st.node_next[node] = head
+    st.node_prev[node] = -1
+    if head >= 0:
+        st.node_prev[head] = node
+    else:
+        st.list_tail[k] = node
+    st.list_head[k] = node
+    st.list_len[k] += 1
+    st.node_list[node] = k
+
+
+@kernel(inline="always")
+def list_del(st, node):
+    """Take node off its list (no-op if it is on none)."""
+    k = st.node_list[node]
+    if k < 0:
+        return
+    pv = st.node_prev[node]
+    nx = st.node_next[node]
+    if pv >= 0:
+        st.node_next[pv] = nx
+    else:
+        st.list_head[k] = nx
+    if nx >= 0:
+        st.node_prev[nx] = pv
+    else:
+        st.list_tail[k] = pv
+    st.node_prev[node] = -1
+    st.node_next[node] = -1
+    st.node_list[node] = -1
+    st.list_len[k] -= 1
+
+
+@kernel(inline="always")
+def list_move_tail(st, k, node):
+    list_del(st, node)
+    list_add_tail(st, k, node)
+
+
+# ---- identities ---------------------------------------------------------------------------------
+
+@kernel(inline="always")
+def key_bind(st, key, node):
+    st.node_key[node] = key
+    st.g[G_KEY_COUNT] += ht_put(st.key_keys, st.key_vals, st.g[G_N_KEYS], key, node)
+
+
+@kernel(inline="always")
+def key_node(st, key):
+    """The node (frame or ghost) bound to key, or -1."""
+    return ht_get(st.key_keys, st.key_vals, st.g[G_N_KEYS], key)
+
+
+@kernel(inline="always")
+def key_unbind(st, node):
+    key = st.node_key[node]
+    if key >= 0:
+        if ht_get(st.key_keys, st.key_vals, st.g[G_N_KEYS], key) == node:
+            st.g[G_KEY_COUNT] -= ht_del(st.key_keys, st.key_vals, st.g[G_N_KEYS], key)
+        st.node_key[node] = -1
+
+
+# ---- ghosts -------------------------------------------------------------------------------------
+
+@kernel(inline="always")
+def ghost_new(st, key):
+    """A ghost node remembering key (bound to it, on no list, vals zero); -1 if the pool is
+    empty, in which case the policy must first release its oldest ghost."""
+    top = st.g[G_GHOST_FREE_TOP]
+    if top == 0:
+        return -1
+    top -= 1
+    st.g[G_GHOST_FREE_TOP] = top
+    node = st.ghost_free[top]
+    st.node_val[node] = 0
+    st.node_val2[node] = 0
+    key_bind(st, key, node)
+    return node
+
+
+@kernel(inline="always")
+def ghost_free(st, node):
+    list_del(st, node)
+    key_unbind(st, node)
+    st.ghost_free[st.g[G_GHOST_FREE_TOP]] = node
+    st.g[G_GHOST_FREE_TOP] += 1
+
+
+@kernel(inline="always")
+def forget_frame(st, frame):
+    """A frame leaves the policy's view: off its list, key unbound, fields cleared."""
+    list_del(st, frame)
+    key_unbind(st, frame)
+    st.node_val[frame] = 0
+    st.node_val2[frame] = 0
+
+
+# ---- indexed max-heap of frames by node_val ---------------------------------------------------
+
+@kernel(inline="always")
+def _heap_swap(st, i, j):
+    a = st.heap[i]
+    b = st.heap[j]
+    st.heap[i] = b
+    st.heap[j] = a
+    st.heap_pos[a] = j
+    st.heap_pos[b] = i
+
+
+@kernel
+def heap_fix(st, frame):
+    """Restore heap order around frame after its node_val changed."""
+    i = st.heap_pos[frame]
+    while i > 0:
+        p = (i - 1) >> 1
+        if st.node_val[st.heap[p]] >= st.node_val[st.heap[i]]:
+            break
+        _heap_swap(st, i, p)
+        i = p
+    n = st.pol_g[HEAP_N]
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and st.node_val[st.heap[c + 1]] > st.node_val[st.heap[c]]:
+            c += 1
+        if st.node_val[st.heap[c]] <= st.node_val[st.heap[i]]:
+            break
+        _heap_swap(st, i, c)
+        i = c
+
+
+@kernel
+def heap_push(st, frame):
+    n = st.pol_g[HEAP_N]
+    st.heap[n] = frame
+    st.heap_pos[frame] = n
+    st.pol_g[HEAP_N] = n + 1
+    heap_fix(st, frame)
+
+
+@kernel
+def heap_remove(st, frame):
+    i = st.heap_pos[frame]
+    if i < 0:
+        return
+    n = st.pol_g[HEAP_N] - 1
+    st.pol_g[HEAP_N] = n
+    st.heap_pos[frame] = -1
+    if i != n:
+        last = st.heap[n]
+        st.heap[i] = last
+        st.heap_pos[last] = i
+        heap_fix(st, last)
+    st.heap[n] = -1

@@ -1,0 +1,74 @@
+"""Belady's MIN (OPT): reclaim the page whose next reference is furthest in the future.
+
+A reference policy that knows the future: before the replay, ``sim/future.py`` gives every
+reference the index of the next reference to the same page (``g[G_REF_NEXT]``, -1 for none),
+and each page carries the value of its latest reference in ``node_val``. The resident pages
+sit in an indexed max-heap on it, so a reference costs O(log frames). With the faulting page
+always loaded this is the floor on misses for a given memory size (Belady 1966; Mattson et al.
+1970), and in cache mode it matches libCacheSim's Belady exactly. Pages never referenced again
+tie at infinity; which of them goes does not change the miss count.
+
+Identity is the trace's (pid, virtual page): with processes sharing pages, a page's next use is
+the next reference through the mapping that touched it last, an upper bound when another
+mapping touches it sooner. A page that cannot be freed now (locked, swap full) is set aside for
+the rest of the call and keeps its place.
+"""
+import numpy as np
+
+from rmapsim.jit import kernel
+
+from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_REF_NEXT, PG_lru
+from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.nodes import HEAP_N, heap_fix, heap_push, heap_remove
+
+NAME = "opt"
+ID = 5
+KIND = "reference"
+MODELS = "Belady's MIN (1966), the optimal offline policy (libCacheSim Belady); knows the future"
+PARAMS = {}
+FUTURE = True           # needs next-use times (sim/future.py)
+
+NEVER = np.int64(1) << 62
+
+
+@kernel(inline="always")
+def _next(st):
+    n = st.g[G_REF_NEXT]
+    return NEVER if n < 0 else n
+
+
+@kernel(inline="always")
+def page_added(st, frame):
+    st.node_val[frame] = _next(st)
+    heap_push(st, frame)
+
+
+@kernel(inline="always")
+def page_accessed(st, frame):
+    st.node_val[frame] = _next(st)
+    heap_fix(st, frame)
+
+
+@kernel(inline="always")
+def page_removed(st, frame):
+    heap_remove(st, frame)
+
+
+@kernel
+def reclaim(st, nr_to_free):
+    freed = 0
+    held = np.empty(0, np.int64)
+    while freed < nr_to_free and st.pol_g[HEAP_N] > 0:
+        f = st.heap[0]
+        st.cnt[C_PAGES_SCANNED] += 1
+        heap_remove(st, f)
+        if shrink_page(st, f):
+            st.page_flags[f] &= ~PG_lru
+            reclaimed(st, f)
+            freed += 1
+        else:
+            st.cnt[C_RECLAIM_FAILURES] += 1
+            held = np.append(held, f)
+    for f in held:
+        heap_push(st, f)
+    return freed

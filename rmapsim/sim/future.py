@@ -1,0 +1,50 @@
+"""Next-use times for the policies that know the future (opt).
+
+For every reference, the index of the next reference to the same page in the whole trace, or
+-1: what libCacheSim's oracleGeneral format stores as ``next_access_vtime``. A page is the
+trace's (pid, virtual page), so the pass needs the trace's keys in memory: 8 bytes a reference,
+plus the sort.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rmapsim.trace.events import OP_WRITE
+
+
+def next_use(keys: np.ndarray) -> np.ndarray:
+    """nxt[i] = the smallest j > i with keys[j] == keys[i], else -1."""
+    n = len(keys)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    nxt = np.full(n, -1, np.int64)
+    same = sk[1:] == sk[:-1]
+    nxt[order[:-1][same]] = order[1:][same]
+    return nxt
+
+
+def ref_keys(chunk: np.ndarray, bare: bool, base: int) -> np.ndarray:
+    """The page identity of each entry of a chunk; events that are not references get keys
+    of their own (negative, never repeated)."""
+    if bare:
+        return (chunk >> np.uint64(1)).astype(np.int64)
+    is_ref = chunk["op"] <= OP_WRITE
+    k = (chunk["pid"].astype(np.int64) << 36) | (chunk["addr"].astype(np.int64) >> 12)
+    return np.where(is_ref, k, -1 - base - np.arange(len(chunk), dtype=np.int64))
+
+
+def chunk_next_use(chunks, bare: bool):
+    """The chunks (a re-iterable source) paired with their next-use slices."""
+    lens, keys, base = [], [], 0
+    for c in chunks():
+        keys.append(ref_keys(c, bare, base))
+        lens.append(len(c))
+        base += len(c)
+    nxt = next_use(np.concatenate(keys) if keys else np.empty(0, np.int64))
+    del keys
+    pos = 0
+    for c, n in zip(chunks(), lens):
+        if len(c) != n:
+            raise RuntimeError("trace chunks changed between the two passes")
+        yield c, nxt[pos:pos + n]
+        pos += n
