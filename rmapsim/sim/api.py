@@ -14,7 +14,7 @@ from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_T
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params, sees_refs
 from rmapsim.sim.config import build_machine
-from rmapsim.sim.future import chunk_next_use
+from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
 from rmapsim.sim.result import Result, Timeline
@@ -89,7 +89,9 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         def chunks():
             return t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
         replay = replay_refs if t.bare else replay_chunk
-        if getattr(pol, "FUTURE", False):
+        if getattr(pol, "FUTURE", False) and t.bare and t.has_next:
+            source = stored_next_use(t, chunk_events)
+        elif getattr(pol, "FUTURE", False):
             source = chunk_next_use(chunks, t.bare)
         else:
             source = ((c, NO_FUTURE) for c in chunks())

@@ -3,12 +3,14 @@
 For every reference, the index of the next reference to the same page in the whole trace, or
 -1: what libCacheSim's oracleGeneral format stores as ``next_access_vtime``. A page is the
 trace's (pid, virtual page), so the pass needs the trace's keys in memory: 8 bytes a reference,
-plus the sort.
+plus the sort. A trace that stores the times (oracleGeneral) needs no pass: ``stored_next_use``
+reads them with the references, trusting the file as libCacheSim does.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from rmapsim.trace.events import refs_from_events
 from rmapsim.trace.events import OP_WRITE
 
 
@@ -48,3 +50,10 @@ def chunk_next_use(chunks, bare: bool):
             raise RuntimeError("trace chunks changed between the two passes")
         yield c, nxt[pos:pos + n]
         pos += n
+
+
+def stored_next_use(trace, size: int):
+    """A bare trace's compact chunks with the next-use times its format stores (1-based
+    request indices there, 0-based here)."""
+    for ev, nxt in trace.chunks(size, with_next=True):
+        yield refs_from_events(ev), np.where(nxt > 0, nxt - 1, -1).astype(np.int64)
