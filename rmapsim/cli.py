@@ -244,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--policies", required=True, metavar="A,B,...",
                    help="comma-separated reclaim policies (see `rmapsim policies`)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
-    c.add_argument("--relative-to", metavar="POLICY", help="add a column of faults as a multiple "
-                   "of POLICY's (run too if not listed), e.g. opt: the distance from the optimum")
+    c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
+                   "brought a page in) and misses as a multiple of POLICY's (run too if not "
+                   "listed), e.g. opt: the distance from the optimum")
     cmem = c.add_mutually_exclusive_group()
     cmem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
     cmem.add_argument("--frames", metavar="N", type=int, help="RAM in 4 KiB frames")

@@ -1,15 +1,16 @@
-"""Faults of every policy as a multiple of opt's, on the scenarios and on the real traces.
+"""Misses of every policy as a multiple of opt's, on the scenarios and on the real traces.
 
     python -m rmapsim.report.opt_table [--data DIR] [--jobs N] [-o FILE.md]
 
-Belady's MIN (``opt``) is the floor on faults at a given memory size, so ``faults / opt's``
-says how far a policy is from what any policy could do. Workloads:
+Belady's MIN (``opt``) is the floor on misses (faults that bring a page into memory) at a given
+memory size, so ``misses / opt's`` says how far a policy is from what any policy could do.
+Workloads:
 
-- every built-in scenario, in kernel mode on its own machine preset and memory size (faults
-  count every fault, minor ones included, as ``rmapsim compare`` does);
+- every built-in scenario, in kernel mode on its own machine preset and memory size (minor
+  faults on pages still in memory are left out: no reclaim policy causes them);
 - every real trace of the test data directory (``--data``; the libCacheSim sample, the LIRS
   traces and the SPEC2000 page traces), in cache mode with frames = 10% of the trace's
-  distinct pages (at least 8): there faults are misses, as in libCacheSim.
+  distinct pages (at least 8), as libCacheSim counts misses.
 
 Runs are independent and go to a pool of ``--jobs`` processes; the table does not depend on
 their order. A workload whose file is missing is left out, and the table says so.
@@ -49,7 +50,7 @@ def _distinct_pages(path: str) -> int:
     return len(seen)
 
 
-def _faults(job) -> tuple[str, str, int, int]:
+def _misses(job) -> tuple[str, str, int, int]:
     label, kind, source, policy = job
     import rmapsim
     if kind == "scenario":
@@ -61,7 +62,7 @@ def _faults(job) -> tuple[str, str, int, int]:
     else:
         size = max(8, _distinct_pages(source) // 10)
         r = rmapsim.run(source, policy=policy, frames=size, cache_mode=True)
-    return label, policy, size, r.counters["faults"]
+    return label, policy, size, r.counters["misses"]
 
 
 def table(data: Path = DEFAULT_DATA, jobs: int = 2, policies=None, log=None) -> str:
@@ -71,10 +72,10 @@ def table(data: Path = DEFAULT_DATA, jobs: int = 2, policies=None, log=None) -> 
         names.append("opt")
     work, missing = workloads(data)
     todo = [(label, kind, src, p) for label, kind, src, _ in work for p in names]
-    faults, sizes = {}, {}
+    misses, sizes = {}, {}
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for label, policy, size, n in pool.map(_faults, todo):
-            faults[label, policy] = n
+        for label, policy, size, n in pool.map(_misses, todo):
+            misses[label, policy] = n
             sizes[label] = size
             if log:
                 log(f"{label:>14} {policy:<12} {n:>10,}")
@@ -82,10 +83,10 @@ def table(data: Path = DEFAULT_DATA, jobs: int = 2, policies=None, log=None) -> 
     head = "| policy | kind | " + " | ".join(labels) + " |"
     lines = [head, "|" + "---|" * (len(labels) + 2)]
     for p in names:
-        cells = [f"{faults[lb, p] / faults[lb, 'opt']:.2f}" if faults[lb, "opt"] else "-"
+        cells = [f"{misses[lb, p] / misses[lb, 'opt']:.2f}" if misses[lb, 'opt'] else "-"
                  for lb in labels]
         lines.append(f"| {p} | {POLICIES[p].KIND} | " + " | ".join(cells) + " |")
-    lines.append("| *opt faults* | | " + " | ".join(f"{faults[lb, 'opt']:,}" for lb in labels) + " |")
+    lines.append("| *opt misses* | | " + " | ".join(f"{misses[lb, 'opt']:,}" for lb in labels) + " |")
     lines.append("| *frames* | | " + " | ".join(f"{sizes[lb]:,}" for lb in labels) + " |")
     if missing:
         lines.append("")
@@ -95,7 +96,7 @@ def table(data: Path = DEFAULT_DATA, jobs: int = 2, policies=None, log=None) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rmapsim.report.opt_table",
-                                 description="faults of every policy relative to opt")
+                                 description="misses of every policy relative to opt")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="test data directory")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--policies", default=None, help="comma-separated (default: all)")

@@ -5,8 +5,9 @@
 the ``Result`` objects. ``rows(results)`` gives one dict per policy: the keys of
 ``Result.to_dict()`` (those of ``rmapsim run --json``, ``policy`` among them) plus the derived
 ratios ``scanned_per_freed`` and ``ptes_per_freed`` (None when nothing was freed), and with
-``relative_to`` a policy, ``faults_relative``: faults as a multiple of that policy's (with
-``opt``, how far each policy is from the floor Belady's MIN sets).
+``relative_to`` a policy, ``misses_relative``: misses (faults that had to bring a page into
+memory; minor faults on pages still in memory are not a policy's doing) as a multiple of that
+policy's. With ``opt``, how far each policy is from the floor Belady's MIN sets.
 ``format_table``, ``format_csv``, ``format_json`` and ``plot`` render them; ``write_atomic``
 writes text or bytes through a temporary file renamed over the target.
 """
@@ -92,7 +93,7 @@ def rows(results, relative_to: str | None = None) -> list[dict]:
         if base is None:
             raise ConfigError(f"--relative-to {relative_to}: that policy is not among the runs")
         for d in out:
-            d["faults_relative"] = _ratio(d["faults"], base["faults"])
+            d["misses_relative"] = _ratio(d["misses"], base["misses"])
             d["relative_to"] = relative_to
     return out
 
@@ -107,8 +108,9 @@ def with_baseline(policies: list[str], relative_to: str | None) -> list[str]:
 
 def _columns(rs):
     cols = list(COLUMNS)
-    if rs and "faults_relative" in rs[0]:
-        cols.insert(3, ("faults_relative", f"faults/{rs[0]['relative_to']}", "r"))
+    if rs and "misses_relative" in rs[0]:
+        cols.insert(1, ("misses", "misses", "n"))
+        cols.insert(2, ("misses_relative", f"misses/{rs[0]['relative_to']}", "r"))
     return cols
 
 

@@ -5,14 +5,19 @@ an inlined chain would be copied into each fault path. A new policy adds one bra
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import G_POLICY, PG_lru
+from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan.nodes import ANON_KEY
 
 
 @kernel
 def page_added(st, frame):
     st.page_flags[frame] |= PG_lru
+    if st.g[G_RECORD_KEYS] and (st.page_flags[frame] & PG_anon):
+        # the identity pass (sim/future.py) names each anonymous page by its birth
+        st.node_key[frame] = ANON_KEY | st.g[G_PAGE_SERIAL]
+        st.g[G_PAGE_SERIAL] += 1
     p = st.g[G_POLICY]
     if p == clock.ID:
         clock.page_added(st, frame)
