@@ -30,7 +30,7 @@ import re
 import numpy as np
 
 from rmapsim.errors import TraceError
-from rmapsim.trace.events import (EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT, OP_FILE,
+from rmapsim.trace.events import (EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_FILE,
                                   OP_FORK, OP_MMAP, OP_MUNMAP, OP_WRITE, PAGE_SIZE, PROT_WRITE)
 from rmapsim.trace.lexer import E_FULL, E_OK
 from rmapsim.trace.pagetraces import lackey_kernel

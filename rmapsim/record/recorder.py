@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,13 +27,13 @@ import numpy as np
 from rmapsim.errors import ConfigError
 from rmapsim.record.logs import (DEFAULT_COMMON, Files, Layouts, LogReader, Proc, Stats,
                                  common_layout, layout_events, read_head)
-from rmapsim.record.valgrind import require_valgrind, valgrind_argv
+from rmapsim.record.valgrind import probe_layout, require_valgrind, valgrind_argv
 from rmapsim.trace.events import EVENT_DTYPE, OP_EXEC, OP_EXIT, OP_FORK
 from rmapsim.trace.formats import canonical
 from rmapsim.trace.writer import write_trace
 
 QUANTUM = 100_000
-LAYOUTS = "layouts.txt"      # in a kept --log-dir: the startup layouts (valgrind's -d lines)
+LAYOUTS = "layouts.txt"      # in the log directory: the probe's startup layout (-d lines)
 _LOG = re.compile(r"log\.(\d+)\.(\d+)$")
 
 
@@ -91,12 +90,10 @@ def _group_logs(logdir: str):
     return by_pid
 
 
-def merge_logs(logdir: str, root: int, layouts: dict, *, instructions: bool = True,
-               quantum: int = QUANTUM, cwd: str | None = None, rec: Recording | None = None):
-    """Yield the event chunks of a recording: the logs in ``logdir`` (``root``: the first pid),
-    ``layouts`` the startup layouts of ``-d`` (``Layouts.by_pid``; only the stack and the
-    trampoline page are taken from them, the same in every image: the debug lines of processes
-    starting together interleave on the shared stderr, and a program may redirect its stderr)."""
+def merge_logs(logdir: str, root: int, *, instructions: bool = True, quantum: int = QUANTUM,
+               cwd: str | None = None, rec: Recording | None = None):
+    """Yield the event chunks of a recording: the logs in ``logdir`` (``root``: the first pid;
+    ``LAYOUTS`` there, if present, the probe's startup layout for the stack's place)."""
     rec = rec if rec is not None else Recording("")
     cwd = cwd or os.getcwd()
     by_pid = _group_logs(logdir)
@@ -104,17 +101,13 @@ def merge_logs(logdir: str, root: int, layouts: dict, *, instructions: bool = Tr
         raise ConfigError("valgrind did not run the program (no log of it); "
                           "see valgrind's messages above")
     files, stats, children = Files(), Stats(), {}
-
     common = DEFAULT_COMMON
-    for pid_layouts in layouts.values():
-        for layout in pid_layouts:
-            part = common_layout(layout)
-            if any(key is None for _, _, key, _, _ in part):     # has the stack: intact enough
+    if os.path.exists(os.path.join(logdir, LAYOUTS)):
+        for pid_layouts in Layouts.load(os.path.join(logdir, LAYOUTS)).by_pid.values():
+            part = common_layout(pid_layouts[0]) if pid_layouts else []
+            if any(key is None for _, _, key, _, _ in part):      # it has the stack
                 common = part
                 break
-        else:
-            continue
-        break
 
     def stream(pid):
         proc = children.pop(pid, None)
@@ -195,29 +188,6 @@ def _resolve(command: list[str]) -> None:
         raise ConfigError(f"command not found: {prog}")
 
 
-def _pump_stderr(pipe, layouts: "Layouts", out) -> None:
-    """valgrind's stderr: its debug lines (``--PID:``) to ``layouts``, the rest (the program's
-    own messages, valgrind's errors) passed on to ``out`` (a file object or an fd number)."""
-    binary = getattr(out, "buffer", None)
-    for raw in pipe:
-        line = raw.decode("utf-8", "replace")
-        if layouts.feed(line):
-            continue
-        try:
-            if isinstance(out, int):
-                if out >= 0:
-                    os.write(out, raw)
-            elif binary is not None:
-                binary.write(raw)
-                binary.flush()
-            else:
-                out.write(line)
-                out.flush()
-        except (OSError, ValueError):
-            pass
-    pipe.close()
-
-
 def record(output: str, command: list[str], *, instructions: bool = True,
            quantum: int = QUANTUM, format: str = "native", log_dir: str | None = None,
            install: bool = False, stdin=None, stdout=None, stderr=None) -> Recording:
@@ -243,33 +213,24 @@ def record(output: str, command: list[str], *, instructions: bool = True,
     else:
         logdir = tempfile.mkdtemp(prefix=".rmapsim-record-", dir=out_dir)
     rec = Recording(output)
-    layouts = Layouts()
-    err_out = stderr if stderr is not None else sys.stderr
     try:
+        probe_layout(valgrind, os.path.join(logdir, LAYOUTS))
         t0 = time.perf_counter()
         try:
             proc = subprocess.Popen(valgrind_argv(valgrind, logdir, command), stdin=stdin,
-                                    stdout=stdout, stderr=subprocess.PIPE)
+                                    stdout=stdout, stderr=stderr)
         except OSError as e:
             raise ConfigError(f"cannot run valgrind: {e.strerror or e}") from None
-        pump = threading.Thread(target=_pump_stderr, args=(proc.stderr, layouts, err_out),
-                                daemon=True)
-        pump.start()
         try:
             rec.status = proc.wait()
-            pump.join()
         except KeyboardInterrupt:
             proc.kill()
             proc.wait()
             raise
         rec.run_seconds = time.perf_counter() - t0
-        layouts.finish()
-        if log_dir:
-            layouts.save(os.path.join(logdir, LAYOUTS))
         rec.log_bytes = sum(os.path.getsize(os.path.join(logdir, n)) for n in os.listdir(logdir))
-        rec.events = write_trace(output, merge_logs(logdir, proc.pid, layouts.by_pid,
-                                                    instructions=instructions, quantum=quantum,
-                                                    rec=rec), format)
+        rec.events = write_trace(output, merge_logs(logdir, proc.pid, instructions=instructions,
+                                                    quantum=quantum, rec=rec), format)
         rec.trace_bytes = os.path.getsize(output)
     finally:
         if not log_dir:

@@ -62,10 +62,30 @@ def valgrind_argv(valgrind: str, logdir: str, command: list[str]) -> list[str]:
     """The command line that records ``command``: lackey's references, the system calls, every
     child process, one log per process image (``%p`` pid, ``%n`` a sequence number: a pid has
     one log before its first exec and one per exec); ``-v -v`` for where the loader put the
-    executable and ld.so (in the log), ``-d`` for the stack's place (on stderr)."""
-    return [valgrind, "-d", "-v", "-v", "--tool=lackey", "--trace-mem=yes", "--trace-syscalls=yes",
+    executable and ld.so."""
+    return [valgrind, "-v", "-v", "--tool=lackey", "--trace-mem=yes", "--trace-syscalls=yes",
             "--trace-children=yes", "--child-silent-after-fork=no", "--vgdb=no",
             f"--log-file={os.path.join(logdir, 'log.%p.%n')}", *command]
+
+
+def probe_layout(valgrind: str, save: str) -> None:
+    """Run ``valgrind -d`` on ``true`` alone and save the aspacem lines of its debug log (on
+    stderr) to ``save``: the client stack's place and the trampoline page of the tool's image,
+    the same in every process valgrind starts here (same build, tool and stack rlimit). The
+    recording itself runs without ``-d``: processes starting together would interleave their
+    debug lines on the shared stderr, mixed with the program's own messages."""
+    from rmapsim.record.logs import Layouts
+    true = shutil.which("true") or "/bin/true"
+    try:
+        r = subprocess.run([valgrind, "-d", "--tool=lackey", "--trace-mem=no", "--vgdb=no",
+                            "--log-file=/dev/null", true], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    lay = Layouts()
+    for raw in r.stderr.splitlines():
+        lay.feed(raw.decode("utf-8", "replace"))
+    lay.save(save)
 
 
 def main(argv=None) -> int:
