@@ -33,7 +33,7 @@ def _valgrind_problem():
 
 
 _PROBLEM = _valgrind_problem()
-pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=str(_PROBLEM))
+needs_valgrind = pytest.mark.skipif(_PROBLEM is not None, reason=str(_PROBLEM))
 
 
 def rmapsim_cmd(*args, cwd, env=None):
@@ -56,6 +56,7 @@ def small_dir(tmp_path):
     return d
 
 
+@needs_valgrind
 def test_record_ls(tmp_path, small_dir):
     out = tmp_path / "ls.rmt"
     rec = record(out, ["ls", "-l", str(small_dir)], instructions=False,
@@ -75,6 +76,7 @@ def test_record_ls(tmp_path, small_dir):
     assert r["segfaults"] == 0 and r["references"] == refs.sum()
 
 
+@needs_valgrind
 def test_record_pipeline_cli(tmp_path, small_dir):
     out = tmp_path / "pipe.rmt"
     p = rmapsim_cmd("trace", "record", "-o", out, "--", "sh", "-c", f"ls {small_dir} | cat",
@@ -107,6 +109,7 @@ def test_record_pipeline_cli(tmp_path, small_dir):
     assert r["ignored_events"] == 0
 
 
+@needs_valgrind
 def test_instructions_option(tmp_path):
     a, b = tmp_path / "i.rmt", tmp_path / "d.rmt"
     with_i = record(a, ["true"], instructions=True)
@@ -116,6 +119,7 @@ def test_instructions_option(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+@needs_valgrind
 def test_bad_input_one_line_no_output(tmp_path):
     out = tmp_path / "x.rmt"
     p = rmapsim_cmd("trace", "record", "-o", out, "--", "no-such-command-xyz", cwd=tmp_path)
@@ -129,3 +133,86 @@ def test_bad_input_one_line_no_output(tmp_path):
     assert p.returncode == 2, p.stderr
     assert p.stderr.splitlines()[-1].startswith("rmapsim: error: valgrind did not run")
     assert sorted(os.listdir(tmp_path)) == []
+
+
+# ---- the log reader on hand-written logs (no valgrind needed) ---------------------------------
+
+def _write_log(path, lines, mtime):
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, ns=(mtime, mtime))
+
+
+def test_merge_hand_written_logs(tmp_path):
+    from rmapsim.record import merge_logs
+    from rmapsim.record.logs import DEFAULT_COMMON
+    from rmapsim.record.recorder import Recording
+    from rmapsim.trace.events import MAP_SHARED, OP_MUNMAP, PROT_WRITE
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 3 * 4096)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_log(logs / "log.100.1", [
+        "==100== Lackey, an example Valgrind tool", "==100== Command: prog", "==100== ",
+        "SYSCALL[100,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000) ",
+        "SYSCALL[100,1](12) sys_brk ( 0x4037000 ) --> [pre-success] Success(0x4037000) ",
+        " S 04035010,8",
+        f"SYSCALL[100,1](257) sys_openat ( 4294967196, 0x4034bb0({data}), 524288 ) --> [async] ... ",
+        " L 04035010,8",
+        "SYSCALL[100,1](257) ... [async] --> Success(0x3) ",
+        "SYSCALL[100,1](9) sys_mmap ( 0x0, 8192, 3, 1, 3, 4096 ) --> [pre-success] Success(0x5000000) ",
+        " S 05000000,8",
+        " M 05000ffc,8",
+        "I  05001000,4",
+        " L 07000000,8",
+        "SYSCALL[100,1](56) sys_clone ( 1200011, 0x0, 0x0, 0x4a27a10, 0x0 )   clone(fork): process 100 created child 101",
+        " --> [pre-success] Success(0x65) ",
+        "SYSCALL[100,1](11) sys_munmap ( 0x5000000, 8192 )[sync] --> Success(0x0) ",
+        " L 05000000,8",
+        "SYSCALL[100,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) ",
+        "==100== Exit code:       0"], 1_000_000_000)
+    _write_log(logs / "log.101.2", [
+        "==101== Command: prog", " L 05000008,8",
+        "SYSCALL[101,1](59) sys_execve ( 0x4035d38(/bin/true), 0x129918, 0x4035bf8 )"],
+        2_000_000_000)
+    _write_log(logs / "log.101.1", ["==101== Command: /bin/true", " L 05000008,8"], 3_000_000_000)
+    rec = Recording("")
+    ev = np.concatenate(list(merge_logs(str(logs), 100, rec=rec)))
+    stack = DEFAULT_COMMON[0]
+    got = [(int(e["op"]), int(e["pid"]), int(e["addr"]), int(e["length"]), int(e["file"]),
+            int(e["pgoff"]), int(e["flags"]), int(e["arg"])) for e in ev]
+    R, W, F = OP_READ, OP_WRITE, MAP_SHARED | MAP_FILE | PROT_WRITE
+    assert got == [
+        (OP_MMAP, 100, stack[0], stack[1] - stack[0], 0, 0, PROT_WRITE, 0),
+        (OP_MMAP, 100, 0x4035000, 0x2000, 0, 0, PROT_WRITE, 0),
+        (W, 100, 0x4035010, 0, 0, 0, 0, 0), (R, 100, 0x4035010, 0, 0, 0, 0, 0),
+        (OP_FILE, 0, 0, 3, 1, 0, 0, 0),
+        (OP_MMAP, 100, 0x5000000, 0x2000, 1, 1, F, 0),
+        (W, 100, 0x5000000, 0, 0, 0, 0, 0),
+        (R, 100, 0x5000ffc, 0, 0, 0, 0, 0), (R, 100, 0x5001000, 0, 0, 0, 0, 0),
+        (W, 100, 0x5000ffc, 0, 0, 0, 0, 0), (W, 100, 0x5001000, 0, 0, 0, 0, 0),
+        (R, 100, 0x5001000, 0, 0, 0, 0, 0),
+        (OP_FORK, 100, 0, 0, 0, 0, 0, 101),
+        (OP_MUNMAP, 100, 0x5000000, 0x2000, 0, 0, 0, 0),
+        (OP_EXIT, 100, 0, 0, 0, 0, 0, 0),
+        (R, 101, 0x5000008, 0, 0, 0, 0, 0),
+        (OP_EXEC, 101, 0, 0, 0, 0, 0, 0),
+        (OP_MMAP, 101, stack[0], stack[1] - stack[0], 0, 0, PROT_WRITE, 0),
+        (OP_EXIT, 101, 0, 0, 0, 0, 0, 0)]
+    assert rec.dropped_outside == 3 and rec.forks == 1 and rec.execs == 1
+    assert rec.no_layout == 2 and rec.processes == 2
+    # without instruction fetches the I line goes
+    ev2 = np.concatenate(list(merge_logs(str(logs), 100, instructions=False)))
+    assert len(ev2) == len(ev) - 1
+
+
+def test_install_valgrind_messages(monkeypatch):
+    from rmapsim.errors import ConfigError
+    from rmapsim.record import valgrind as vg
+    monkeypatch.setattr(vg, "find_valgrind", lambda: "/usr/bin/valgrind")
+    assert vg.install_valgrind() == "/usr/bin/valgrind"
+    monkeypatch.setattr(vg, "find_valgrind", lambda: None)
+    monkeypatch.setattr(vg.os, "geteuid", lambda: 1000)
+    with pytest.raises(ConfigError, match="apt-get install valgrind"):
+        vg.install_valgrind()
+    with pytest.raises(ConfigError, match="valgrind is needed"):
+        vg.require_valgrind()
