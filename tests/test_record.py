@@ -168,6 +168,9 @@ def test_merge_hand_written_logs(tmp_path):
         " --> [pre-success] Success(0x65) ",
         "SYSCALL[100,1](11) sys_munmap ( 0x5000000, 8192 )[sync] --> Success(0x0) ",
         " L 05000000,8",
+        "SYSCALL[100,1](56) sys_clone ( 3d0f00, 0xa26ff70, 0xa270990, 0xa270990, 0xa2706c0 ) "
+        "--> [pre-success] Success(0x56b2) SYSCALL[100,2](9) sys_mmap ( 0x0, 4096, 3, 34, "
+        "4294967295, 0 ) --> [pre-success] Success(0x6000000) ",
         "SYSCALL[100,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) ",
         "==100== Exit code:       0"], 1_000_000_000)
     _write_log(logs / "log.101.2", [
@@ -193,6 +196,7 @@ def test_merge_hand_written_logs(tmp_path):
         (R, 100, 0x5001000, 0, 0, 0, 0, 0),
         (OP_FORK, 100, 0, 0, 0, 0, 0, 101),
         (OP_MUNMAP, 100, 0x5000000, 0x2000, 0, 0, 0, 0),
+        (OP_MMAP, 100, 0x6000000, 0x1000, 0, 0, PROT_WRITE, 0),     # a thread's, glued on
         (OP_EXIT, 100, 0, 0, 0, 0, 0, 0),
         (R, 101, 0x5000008, 0, 0, 0, 0, 0),
         (OP_EXEC, 101, 0, 0, 0, 0, 0, 0),

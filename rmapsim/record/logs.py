@@ -443,6 +443,11 @@ class LogReader:
     # ---- system call lines ------------------------------------------------------------------
     def line(self, text: str, lineno: int) -> None:
         self.check()            # the references so far, against the mappings before this call
+        k = text.find("SYSCALL[", 1)
+        if k > 0:               # a result without its newline, then another thread's call
+            self.line(text[:k], lineno)
+            self.line(text[k:], lineno)
+            return
         m = _CALL.match(text)
         if m is None:
             if text.startswith(" -->") and self.last is not None:
