@@ -176,7 +176,7 @@ def test_merge_hand_written_logs(tmp_path):
     _write_log(logs / "log.101.2", [
         "==101== Command: prog", " L 05000008,8",
         "SYSCALL[101,1](59) sys_execve ( 0x4035d38(/bin/true), 0x129918, 0x4035bf8 )"],
-        2_000_000_000)
+        3_000_000_000)      # not older than the exec's log: the execve at its end orders it
     _write_log(logs / "log.101.1", ["==101== Command: /bin/true", " L 05000008,8"], 3_000_000_000)
     rec = Recording("")
     ev = np.concatenate(list(merge_logs(str(logs), 100, rec=rec)))

@@ -72,10 +72,25 @@ class Recording:
         return s
 
 
+def _ends_in_exec(path: str) -> bool:
+    """Whether the log's last system call is an execve without a result: valgrind went on to
+    run the new program in a new log."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - (1 << 16)))
+        tail = f.read()
+    k = tail.rfind(b"SYSCALL[")
+    if k < 0:
+        return False
+    line = tail[k:].split(b"\n", 1)[0]
+    return b"sys_execve" in line and b"-->" not in line
+
+
 def _group_logs(logdir: str):
-    """pid -> its logs [(mtime, path, command)] in order: by modification time, since a log is
-    finished before the exec that starts the next one (valgrind's ``%n`` does not give the order:
-    it counts per valgrind instance and a forked child inherits the count)."""
+    """pid -> its logs [(order, path, command, objects)] in order: those that end in an exec
+    first, by modification time (a log is finished before the exec that starts the next one),
+    then the last. (valgrind's ``%n`` does not give the order: it counts per valgrind instance
+    and a forked child inherits the count.)"""
     by_pid: dict = {}
     for name in os.listdir(logdir):
         m = _LOG.match(name)
@@ -84,9 +99,10 @@ def _group_logs(logdir: str):
         path = os.path.join(logdir, name)
         pid, command, objects = read_head(path)
         pid = int(m.group(1)) if pid is None else pid
-        by_pid.setdefault(pid, []).append((os.stat(path).st_mtime_ns, path, command, objects))
+        order = (not _ends_in_exec(path), os.stat(path).st_mtime_ns)
+        by_pid.setdefault(pid, []).append((order, path, command, objects))
     for logs in by_pid.values():
-        logs.sort()
+        logs.sort(key=lambda x: x[0])
     return by_pid
 
 
