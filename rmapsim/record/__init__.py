@@ -3,9 +3,19 @@
 ``record(output, command)`` runs the command under valgrind (lackey's memory trace and the
 system call trace, following children) and writes a native multi-process event trace; see
 ``docs/recording.md``. ``add_parser(trace_subparsers)`` registers the ``record`` subcommand.
-"""
-from rmapsim.record.recorder import QUANTUM, Recording, add_parser, merge_logs, record  # noqa: F401
-from rmapsim.record.valgrind import find_valgrind, install_valgrind  # noqa: F401
+``python -m rmapsim.record.valgrind --install`` installs valgrind where it is missing.
 
-__all__ = ["QUANTUM", "Recording", "add_parser", "find_valgrind", "install_valgrind",
-           "merge_logs", "record"]
+The names are imported on first use, so that ``python -m rmapsim.record.valgrind`` runs its
+module once.
+"""
+_NAMES = {"QUANTUM": "recorder", "Recording": "recorder", "add_parser": "recorder",
+          "merge_logs": "recorder", "record": "recorder", "find_valgrind": "valgrind",
+          "install_valgrind": "valgrind"}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        import importlib
+        return getattr(importlib.import_module(f"rmapsim.record.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'rmapsim.record' has no attribute {name!r}")
