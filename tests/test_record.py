@@ -220,3 +220,29 @@ def test_install_valgrind_messages(monkeypatch):
         vg.install_valgrind()
     with pytest.raises(ConfigError, match="valgrind is needed"):
         vg.require_valgrind()
+
+
+@needs_valgrind
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_record_c_program(tmp_path):
+    """A shared file mapping written by parent, thread and forked child; mremap (moved),
+    mprotect (read-only to writable), a thread's stack, munmap, malloc."""
+    from rmapsim.trace.events import MAP_SHARED, PROT_WRITE
+    exe = tmp_path / "prog"
+    subprocess.run(["cc", "-O1", "-pthread", "-o", str(exe), str(REPO / "tests/record_prog.c")],
+                   check=True)
+    data = tmp_path / "data.bin"
+    rec = record(tmp_path / "p.rmt", [str(exe), str(data)], instructions=False)
+    assert rec.status == 0 and rec.forks == 1 and rec.processes == 2
+    assert rec.dropped_outside == 0 and rec.dropped_ro_writes == 0
+    ev = events_of(tmp_path / "p.rmt")
+    shared = ev[(ev["op"] == OP_MMAP) & (ev["flags"] == MAP_SHARED | MAP_FILE | PROT_WRITE)]
+    assert len(shared) == 1 and shared["length"][0] == 4 * 4096
+    fid = shared["file"][0]
+    assert ev[(ev["op"] == OP_FILE) & (ev["file"] == fid)]["length"].tolist() == [4]
+    lo, hi = int(shared["addr"][0]), int(shared["addr"][0]) + 4 * 4096
+    child = int(ev["arg"][ev["op"] == OP_FORK][0])
+    w = ev[(ev["op"] == OP_WRITE) & (ev["pid"] == child)]
+    assert ((w["addr"] >= lo) & (w["addr"] < hi)).sum() >= 128       # the child's shared writes
+    r = rmapsim.run(str(tmp_path / "p.rmt"), mem="64M")
+    assert r["segfaults"] == 0 and r["ignored_events"] == 0 and r["forks"] == 1
