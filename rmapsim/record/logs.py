@@ -304,7 +304,8 @@ def common_layout(layout):
                 and segs[k - 1][2] == lo:
             out.append((segs[k - 1][1], hi, None, 0, True))
         elif kind == "file" and lo >= VALGRIND_BASE:
-            out.append((lo, hi, ("inode", dev, ino), off >> 12, perms[1] == "w"))
+            out.append((lo, hi, ("inode", dev, ino, layout[1].get(nm, "")), off >> 12,
+                        perms[1] == "w"))
     return out
 
 
@@ -334,7 +335,15 @@ def layout_events(proc: Proc, objects, common, files: Files, emit) -> None:
             proc.map(start, end, 0, 0, flags)
             emit(OP_MMAP, start, end - start, 0, 0, flags)
         else:
-            fid = files.id_of(key)
+            kind, dev, ino, path = key
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == (dev, ino):
+                fid = files.id_of(("inode", dev, ino), st.st_size)
+            else:
+                fid = files.id_of(("inode", dev, ino))
             proc.map(start, end, fid, pgoff, flags | MAP_FILE)
             emit(OP_MMAP, start, end - start, fid, pgoff, flags | MAP_FILE)
 
