@@ -29,7 +29,6 @@ import re
 
 import numpy as np
 
-from rmapsim.errors import TraceError
 from rmapsim.trace.events import (EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_FILE,
                                   OP_FORK, OP_MMAP, OP_MUNMAP, OP_WRITE, PAGE_SIZE, PROT_WRITE)
 from rmapsim.trace.lexer import E_FULL, E_OK
@@ -510,9 +509,8 @@ class LogReader:
         res = int(m.group(2), 16)
         try:
             self.syscall(name, args, res)
-        except (ValueError, IndexError):
-            raise TraceError(self.path, f"cannot read the arguments of {name}: {args!r}",
-                             line=lineno) from None
+        except (ValueError, IndexError):      # a form this reader does not know: skip the call
+            self.stats.odd_lines += 1
 
     def syscall(self, name: str, args: str, res: int) -> None:
         p = self.proc
