@@ -272,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("policies", help="list the reclaim policies and their parameters"
                    ).set_defaults(func=cmd_policies)
     sub.add_parser("formats", help="list the trace formats").set_defaults(func=cmd_formats)
+
+    # local registration for the record branch; the lead wires rmapsim.record.add_parser into
+    # the `trace` group of rmapsim/cli_trace.py instead
+    t = sub.add_parser("trace", help="trace tools")
+    tsub = t.add_subparsers(dest="trace_command", required=True, metavar="TRACE_COMMAND")
+    from rmapsim.record import add_parser as add_record_parser
+    add_record_parser(tsub)
     return p
 
 
