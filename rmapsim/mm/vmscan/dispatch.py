@@ -7,6 +7,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import splitlru
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -26,6 +27,8 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_added(st, frame)
 
 
 @kernel
@@ -58,6 +61,8 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -76,6 +81,8 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == splitlru.ID:
+        return splitlru.reclaim(st, nr_to_free)
     return 0
 
 
