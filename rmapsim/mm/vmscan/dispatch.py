@@ -7,7 +7,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
-from rmapsim.mm.vmscan import splitlru
+from rmapsim.mm.vmscan import mglru, splitlru
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -29,6 +29,8 @@ def page_added(st, frame):
         opt.page_added(st, frame)
     elif p == splitlru.ID:
         splitlru.page_added(st, frame)
+    elif p == mglru.ID:
+        mglru.page_added(st, frame)
 
 
 @kernel
@@ -63,6 +65,8 @@ def page_removed(st, frame):
         opt.page_removed(st, frame)
     elif p == splitlru.ID:
         splitlru.page_removed(st, frame)
+    elif p == mglru.ID:
+        mglru.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -83,6 +87,8 @@ def reclaim(st, nr_to_free):
         return opt.reclaim(st, nr_to_free)
     if p == splitlru.ID:
         return splitlru.reclaim(st, nr_to_free)
+    if p == mglru.ID:
+        return mglru.reclaim(st, nr_to_free)
     return 0
 
 
