@@ -11,7 +11,10 @@ list here is the kernel's list tail (``lru_to_folio``, the old end). Reference s
 Routines and the kernel functions they model:
 
 - ``page_added`` -> ``folio_add_lru`` + ``lru_gen_add_folio``: every page here enters by a fault,
-  so it is marked active (``lru_gen_in_fault``) and joins ``max_seq``. First ``lru_gen_refault``:
+  so it is marked active (``lru_gen_in_fault``) and joins ``max_seq``. With ``fault_active=0`` a
+  file page instead joins the old end of ``min_seq[file]``, where 6.1 puts a clean page that
+  read(2) brought in (the simulator models read(2) as short mappings, so this parameter says
+  which of the two a page-cache miss stands for). First ``lru_gen_refault``:
   if the page's identity has a shadow entry whose eviction ``min_seq`` is the current one, the
   refault counts in ``refaulted[type][tier]`` and the page gets ``PG_workingset``.
 - ``reclaim`` -> ``lru_gen_shrink_lruvec`` / ``try_to_shrink_lruvec``: until the request is met:
@@ -92,7 +95,11 @@ KIND = "realistic"
 MODELS = ("Linux 6.1 multi-gen LRU: generations per type, page-table-walk aging, eviction from "
           "min_seq with tiers and refault feedback (mm/vmscan.c lru_gen_*, mm/workingset.c)")
 PARAMS = {"swappiness": (60, "vm_swappiness 0..200: gain of anon vs file in the refault "
-                             "feedback (0: file only; 1: file first; 200: anon first)")}
+                             "feedback (0: file only; 1: file first; 200: anon first)"),
+          "fault_active": (1, "1: a page-cache page read in by a fault joins max_seq, as 6.1 "
+                              "does for every fault; 0: it joins min_seq, as 6.1 adds a clean "
+                              "page read by read(2), which the simulator has no other way to "
+                              "express")}
 
 MIN_NR_GENS = 2
 MAX_NR_GENS = 4
@@ -109,7 +116,7 @@ EVICTED = 12
 PROTECTED = 20
 AVG_REFAULTED = 28
 AVG_TOTAL = 36
-P_SWAPPINESS = 0
+P_SWAPPINESS, P_FAULT_ACTIVE = 0, 1
 
 
 @kernel(inline="always")
@@ -261,9 +268,13 @@ def page_added(st, frame):
     if node >= st.g[G_NR_FRAMES]:
         lru_gen_refault(st, frame, node, type)
     key_bind(st, key, frame)
-    seq = st.pol_g[MAX_SEQ]
+    if type == 1 and st.params[P_FAULT_ACTIVE] == 0:
+        seq = st.pol_g[MIN_SEQ + 1]
+        list_add_head(st, _list(seq, type), frame)
+    else:
+        seq = st.pol_g[MAX_SEQ]
+        list_add_tail(st, _list(seq, type), frame)
     st.node_val[frame] = seq
-    list_add_tail(st, _list(seq, type), frame)
 
 
 @kernel(inline="always")

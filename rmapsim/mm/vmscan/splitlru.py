@@ -53,6 +53,13 @@ Where the model simplifies, and why:
   ``shrink_page_list`` makes when it finds the page referenced. Those activations of file pages
   bump ``inactive_age``, as ``workingset_activation`` does for the ones ``mark_page_accessed``
   makes; 3.15 did not count ``shrink_page_list``'s own.
+- Machines far smaller than any 2.6.28 ran on: at priority 0 a list is worked whole even when
+  its accumulated ``nr_scan`` is below ``SWAP_CLUSTER_MAX`` (2.6.28 would carry it over to the
+  next call, so a list of a few pages would be scanned only every few dozen calls; later
+  kernels force a minimum scan for small zones), and a round of ``do_try_to_free_pages`` that
+  frees nothing is retried twice before reclaim reports failure (a round may only have
+  refilled an inactive list; 2.6.28's allocator would retry after its own congestion wait, and
+  reporting failure here is an OOM kill).
 - One zone, no memcg, no unevictable list (no mlock), no lumpy reclaim (order-0 only), no
   ``VM_EXEC`` protection of 2.6.31, no ``may_writepage`` throttling: writeback completes at once.
 - kswapd and direct reclaim both stop a ``shrink_zone`` once the request is met below
@@ -320,7 +327,7 @@ def shrink_zone(st, priority, want):
             scan = scan * (pct_anon if lru < 2 else 100 - pct_anon) // 100
         pg[NR_SCAN + lru] += scan
         n = pg[NR_SCAN + lru]
-        if n >= SWAP_CLUSTER_MAX:
+        if n >= SWAP_CLUSTER_MAX or (priority == 0 and n > 0):
             pg[NR_SCAN + lru] = 0
         else:
             n = 0
@@ -367,10 +374,15 @@ def do_try_to_free_pages(st, want):
 @kernel(inline="always")
 def reclaim(st, nr_to_free):
     f0 = st.cnt[C_PAGES_FREED]
+    fails = 0
     while True:
         want = nr_to_free - (st.cnt[C_PAGES_FREED] - f0)
         if want <= 0:
             break
         if do_try_to_free_pages(st, min(want, SWAP_CLUSTER_MAX)) == 0:
-            break
+            if fails >= 2:
+                break
+            fails += 1
+        else:
+            fails = 0
     return st.cnt[C_PAGES_FREED] - f0
