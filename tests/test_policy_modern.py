@@ -13,8 +13,8 @@ from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.process import do_mmap, mm_new
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_REF_KEY, PG_active,
-                              PG_lru)
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_FREE_TOP,
+                              G_REF_KEY, PG_active, PG_lru)
 from rmapsim.mm.vmscan import POLICIES, mglru, splitlru
 from rmapsim.mm.vmscan.nodes import ref_key
 from rmapsim.sim.api import boot
@@ -306,4 +306,29 @@ def test_mglru_swappiness_0_evicts_file_only_and_200_anon_first(swappiness):
     mglru.try_to_inc_max_seq(m.s)            # all in generation 3, the oldest but one
     assert mglru.reclaim(m.s, 4) == 4
     assert C(m.st, "swap_outs") == (0 if swappiness == 0 else 4)
+    m.ok()
+
+
+def test_split_oldest_shadow_is_recycled_when_the_pool_is_exhausted():
+    m = Machine("split-lru")
+    m.touch(F)
+    m.touch(F + P)
+    splitlru.shrink_inactive_list(m.s, 1, 1)          # F evicted: shadow at age 1
+    first = int(m.st.list_head[splitlru.SHADOWS])
+    m.st.g[G_GHOST_FREE_TOP] = 0                       # as if every ghost node were in use
+    splitlru.shrink_inactive_list(m.s, 1, 1)          # F+P evicted: F's shadow is dropped
+    assert m.st.list_len[splitlru.SHADOWS] == 1
+    assert m.st.list_head[splitlru.SHADOWS] == first   # the node was reused for F+P
+    assert m.st.node_val[first] == 2
+    assert m.list_of(m.touch(F)) == splitlru.LRU_INACTIVE_FILE      # no shadow: inactive
+    assert m.list_of(m.touch(F + P)) == splitlru.LRU_ACTIVE_FILE    # distance 0
+
+
+def test_mglru_fault_active_0_puts_file_pages_at_the_old_end_of_min_seq():
+    m = Machine("mglru", fault_active=0)
+    a = m.touch(A, write=True)
+    f = m.touch(F)
+    g = m.touch(F + P)
+    assert gen(m, a) == 3 and gen(m, f) == gen(m, g) == 0
+    assert m.st.list_head[(0 % 4) * 2 + 1] == g        # the newest is the first to go
     m.ok()
