@@ -7,6 +7,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import mglru, splitlru
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 
@@ -31,6 +32,10 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_added(st, frame)
+    elif p == mglru.ID:
+        mglru.page_added(st, frame)
 
 
 @kernel
@@ -63,6 +68,10 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_removed(st, frame)
+    elif p == mglru.ID:
+        mglru.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -81,6 +90,10 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == splitlru.ID:
+        return splitlru.reclaim(st, nr_to_free)
+    if p == mglru.ID:
+        return mglru.reclaim(st, nr_to_free)
     return 0
 
 
