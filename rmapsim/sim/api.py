@@ -53,6 +53,11 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
     pol = get_policy(policy)
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
+    return _boot_state(pol, pvals, m, check)
+
+
+def _boot_state(pol, pvals, m, check):
+    """``boot`` once the policy and the Machine are known."""
     st = new_state(m, pol.ID, pvals, check)
     s = as_struct(st)
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
