@@ -70,7 +70,8 @@ def _boot_state(pol, pvals, m, check):
 
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
-        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False) -> Result:
+        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False,
+        from_snapshot=None) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
@@ -79,9 +80,24 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     it in ``violation`` (and ``integrity_errors`` = 1).
 
     With ``timeline`` the Result's ``timeline`` holds the counters and free memory sampled every
-    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time."""
-    pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
-                                cache_mode=cache_mode, machine=machine, check=check)
+    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time.
+
+    With ``from_snapshot`` (a file of ``rmapsim snapshot``) the machine starts in the captured
+    state (``sim/snapshot.py``) and ``trace``, which may then be None, replays on top; the
+    Result's ``snapshot`` attribute holds the load report (agreement with kpagecount)."""
+    loaded = None
+    if from_snapshot is not None:
+        from rmapsim.sim.snapshot import load
+        pol, pvals, m, st, s, loaded = load(from_snapshot, policy=policy, params=params,
+                                            mem=mem, frames=frames, machine=machine,
+                                            check=check, cache_mode=cache_mode)
+        if trace is None:
+            return _snapshot_result(Result(
+                counters=_counters(st), machine=m, policy=pol.NAME,
+                params=dict(zip(pol.PARAMS, pvals)), trace="-"), loaded)
+    else:
+        pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
+                                    cache_mode=cache_mode, machine=machine, check=check)
     t = _as_trace(trace, format)
     if t.bare:
         setup_bare(s)
@@ -121,11 +137,25 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
             st.cnt[COUNTERS.index("integrity_errors")] += 1
             violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
+    result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
+                    params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
+                    timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return _snapshot_result(result, loaded) if loaded is not None else result
+
+
+def _counters(st):
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
     counters["references"] = counters["reads"] + counters["writes"]
-    return Result(counters=counters, machine=m, policy=pol.NAME,
-                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
-                  timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return counters
+
+
+def _snapshot_result(result, loaded):
+    r = loaded.report
+    result.extra.update(snapshot=loaded.path, snapshot_frames_mapped=r["frames_mapped"],
+                        snapshot_frames_agreeing=r["frames_agreeing"],
+                        snapshot_agreement=round(r["agreement"], 6))
+    result.snapshot = r
+    return result
 
 
 def _replay_chunk(st, s, t, replay, ev, nxt, base, check_every):

@@ -205,8 +205,30 @@ def _comm(pid):
         return "?"
 
 
-def capture(pids=None) -> dict:
-    """Snapshot the running system (needs root). ``pids`` restricts it to some processes."""
+def capture(pids=None, attempts=1, steady=0.001) -> dict:
+    """Snapshot the running system (needs root). ``pids`` restricts it to some processes.
+
+    A busy machine changes while it is read (a fork alone adds a mapping to every page of the
+    parent). Up to ``attempts`` captures are made, a second after each other, until one has at
+    most a ``steady`` fraction of its frames changing count during the capture; the steadiest
+    is kept (its header says which attempt it was and how many frames changed)."""
+    if attempts < 1:
+        raise ConfigError(f"--attempts must be at least 1, not {attempts}")
+    best = None
+    for k in range(1, attempts + 1):
+        snap = _capture_once(pids)
+        changed = int(np.count_nonzero(snap["frame_count"] != snap["frame_count0"]))
+        snap["header"].update(attempt=k, changed_frames=changed)
+        if best is None or changed < best["header"]["changed_frames"]:
+            best = snap
+        if changed <= steady * max(len(snap["frame_pfn"]), 1):
+            break
+        if k < attempts:
+            time.sleep(1.0)
+    return best
+
+
+def _capture_once(pids):
     for path in ("/proc/kpagecount", "/proc/kpageflags"):
         try:
             os.close(os.open(path, os.O_RDONLY))
