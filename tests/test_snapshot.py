@@ -1,0 +1,164 @@
+"""Live-machine snapshots: capture this machine, load it, compare with kpagecount, replay on top.
+
+The capture tests need root and /proc/kpagecount (CONFIG_PROC_PAGE_MONITOR); they are skipped,
+with the reason, where it cannot be read. The synthetic-snapshot tests run everywhere.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import rmapsim
+from rmapsim.cli import main
+from rmapsim.sim import snapshot as S
+from rmapsim.trace.events import EVENT_DTYPE, OP_MMAP, OP_READ, OP_WRITE, PROT_WRITE
+
+
+def _kpagecount_unreadable():
+    try:
+        with open("/proc/kpagecount", "rb") as f:
+            f.read(8)
+        with open("/proc/kpageflags", "rb") as f:
+            f.read(8)
+    except OSError as e:
+        return f"/proc/kpagecount cannot be read here ({e.strerror}): a snapshot needs root " \
+               f"on Linux with CONFIG_PROC_PAGE_MONITOR"
+    return None
+
+
+needs_kpagecount = pytest.mark.skipif(_kpagecount_unreadable() is not None,
+                                      reason=_kpagecount_unreadable() or "")
+
+ANON, ZERO, DIRTY = S._kpf("ANON"), S._kpf("ZERO_PAGE"), S._kpf("DIRTY")
+P = S.PM_PRESENT
+
+
+def _synthetic():
+    """Two processes after a fork: a shared library page pair, a COW-shared anonymous page,
+    one private anonymous page each, the ZERO_PAGE; plus a file page the kernel counts three
+    mappings of (a process the snapshot does not hold) and one whose count moved."""
+    lib = 0x400000
+    snap = {
+        "proc_pid": np.array([100, 101], np.int64),
+        "vma_proc": np.array([0, 0, 1, 1], np.int32),
+        "vma_start": np.array([lib, 0x600000, lib, 0x600000], np.uint64),
+        "vma_end": np.array([lib + 0x4000, 0x604000] * 2, np.uint64),
+        "vma_prot": np.array([5, 3, 5, 3], np.uint8),
+        "vma_pgoff": np.zeros(4, np.uint64),
+        "vma_dev": np.array([8 << 32 | 1, 0] * 2, np.uint64),
+        "vma_inode": np.array([42, 0] * 2, np.uint64),
+        "vma_vmflags": np.zeros(4, np.uint32),
+        "vma_names": np.frombuffer(b"/lib/x.so\n\n/lib/x.so\n", np.uint8),
+    }
+    # (vma, page in vma, pfn)
+    ptes = [(0, 0, 1000), (0, 1, 1001), (2, 0, 1000), (2, 1, 1001),     # library, shared
+            (1, 0, 2000), (3, 0, 2000),                                   # COW-shared anon
+            (1, 1, 2001), (3, 1, 2002),                                   # private anon
+            (1, 2, 50), (3, 2, 50),                                       # ZERO_PAGE
+            (0, 2, 3000), (0, 3, 3001)]
+    snap["pte_vma"] = np.array([v for v, _, _ in ptes], np.int32)
+    snap["pte_addr"] = np.array([int(snap["vma_start"][v]) + 4096 * i for v, i, _ in ptes],
+                                np.uint64)
+    snap["pte_entry"] = np.array([int(P) | pfn for _, _, pfn in ptes], np.uint64)
+    frames = {50: (0, 0, ZERO), 1000: (2, 2, 0), 1001: (2, 2, DIRTY), 2000: (2, 2, ANON),
+              2001: (1, 1, ANON), 2002: (1, 1, ANON), 3000: (3, 3, 0), 3001: (2, 1, 0)}
+    pfns = sorted(frames)
+    snap["frame_pfn"] = np.array(pfns, np.uint64)
+    snap["frame_count"] = np.array([frames[p][0] for p in pfns], np.int64)
+    snap["frame_count0"] = np.array([frames[p][1] for p in pfns], np.int64)
+    snap["frame_flags"] = np.array([int(frames[p][2]) for p in pfns], np.uint64)
+    snap["header"] = {"format": S.FORMAT, "version": S.VERSION, "kernel": "synthetic",
+                      "time": "-", "seconds": 0, "processes": 2, "kernel_threads": 0,
+                      "unreadable": [], "exited": [], "vanished": [], "appeared": []}
+    return snap
+
+
+def test_synthetic_snapshot_shares_frames_and_reports_agreement(tmp_path):
+    path = tmp_path / "syn.npz"
+    S.save(path, _synthetic())
+    pol, pvals, m, st, s, loaded = S.load(path, check=True)
+    r = loaded.report
+    sim = dict(zip(loaded.plan.frame_pfn.tolist(), loaded.sim_frames.tolist()))
+    mapc = {pfn: int(st.page_mapcount[f]) for pfn, f in sim.items() if pfn != 50}
+    assert mapc == {1000: 2, 1001: 2, 2000: 2, 2001: 1, 2002: 1, 3000: 1, 3001: 1}
+    assert sim[50] == int(st.g[8])                        # G_ZERO_FRAME
+    assert r["invariants"] == "ok"
+    assert (r["frames_mapped"], r["frames_agreeing"]) == (7, 5)
+    assert r["disagreements"] == {
+        "count changed during capture": {"frames": 1, "kernel_minus_sim": 1},
+        "mapped by processes not captured": {"frames": 1, "kernel_minus_sim": 2}}
+    assert r["zero_page_ptes"] == 2
+    # the library's two frames are one page-cache object's pages 0 and 1
+    f0, f1 = sim[1000], sim[1001]
+    assert st.page_mapping[f0] == st.page_mapping[f1] >= 0
+    assert (st.page_index[f0], st.page_index[f1]) == (0, 1)
+    # a write by the child breaks COW of the shared anonymous page; both processes go on
+    ev = np.zeros(4, EVENT_DTYPE)
+    ev[0] = (OP_WRITE, 0, 0, 101, 0x600000, 0, 0, 0, 0)
+    ev[1] = (OP_READ, 0, 0, 100, 0x600000, 0, 0, 0, 0)
+    ev[2] = (OP_WRITE, 0, 0, 100, 0x601000, 0, 0, 0, 0)   # private: no fault
+    ev[3] = (OP_WRITE, 0, 0, 100, 0x602000, 0, 0, 0, 0)   # ZERO_PAGE: COW
+    res = rmapsim.run(ev, from_snapshot=path, check=True)
+    assert res.violation is None
+    assert (res["cow_faults"], res["faults"]) == (2, 2)
+    assert res["snapshot_frames_agreeing"] == 5
+
+
+def test_corrupt_snapshot_is_one_line_exit_2(tmp_path, capsys):
+    good = tmp_path / "good.npz"
+    S.save(good, _synthetic())
+    data = good.read_bytes()
+    bad = {"garbage.npz": b"not a snapshot at all\n" * 10,
+           "truncated.npz": data[: len(data) // 2],
+           "empty.npz": b""}
+    wrong = _synthetic()
+    wrong["header"]["format"] = "something else"
+    S.save(tmp_path / "header.npz", wrong)
+    for name, content in bad.items():
+        (tmp_path / name).write_bytes(content)
+    for name in list(bad) + ["header.npz", "missing.npz"]:
+        assert main(["run", "--from-snapshot", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("rmapsim: error: ") and err.count("\n") == 1, err
+        assert name in err
+    assert main(["run"]) == 2
+    assert "TRACE" in capsys.readouterr().err
+
+
+def test_snapshot_too_small_memory_is_config_error(tmp_path, capsys):
+    path = tmp_path / "syn.npz"
+    S.save(path, _synthetic())
+    assert main(["run", "--from-snapshot", str(path), "--frames", "45"]) == 2
+    assert "needs at least" in capsys.readouterr().err
+
+
+@needs_kpagecount
+def test_snapshot_of_this_machine(tmp_path, capsys):
+    """Capture this machine, load it: the simulated rmap's mapcount of every mapped frame
+    agrees with kpagecount on at least 99% of them (the capture retries while the machine is
+    busy); then a trace applies memory pressure on top, in check mode."""
+    path = tmp_path / "live.npz"
+    assert main(["snapshot", "-o", str(path), "--attempts", "5"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--from-snapshot", str(path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["invariants"] == "ok"
+    assert r["frames_mapped"] > 1000
+    assert r["agreement"] >= 0.99, S.format_report(r)
+    assert sum(d["frames"] for d in r["disagreements"].values()) \
+        == r["frames_mapped"] - r["frames_agreeing"]
+    # pressure: RAM for the snapshot and 2000 free frames; a new process writes 6000 pages
+    frames = r["frames"] - r["free"] + 2000
+    n = 6000
+    ev = np.zeros(n + 1, EVENT_DTYPE)
+    base = 0x7000_0000_0000
+    ev[0] = (OP_MMAP, PROT_WRITE, 0, 4_000_000, base, n * 4096, 0, 0, 0)
+    ev["op"][1:] = OP_WRITE
+    ev["pid"][1:] = 4_000_000
+    ev["addr"][1:] = base + 4096 * np.arange(n, dtype=np.uint64)
+    res = rmapsim.run(ev, from_snapshot=path, frames=frames, check=True)
+    assert res.violation is None
+    assert res["swap_outs"] + res["pages_freed"] > 3000
+    assert res["oom_kills"] == 0
+    assert res["snapshot_agreement"] >= 0.99
