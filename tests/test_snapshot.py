@@ -162,3 +162,21 @@ def test_snapshot_of_this_machine(tmp_path, capsys):
     assert res["swap_outs"] + res["pages_freed"] > 3000
     assert res["oom_kills"] == 0
     assert res["snapshot_agreement"] >= 0.99
+
+
+def test_cli_run_trace_on_snapshot(tmp_path, capsys):
+    from rmapsim.trace import write_trace
+    snap = tmp_path / "syn.npz"
+    S.save(snap, _synthetic())
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev[0] = (OP_READ, 0, 0, 100, 0x400000, 0, 0, 0, 0)       # the library page: a hit
+    ev[1] = (OP_WRITE, 0, 0, 101, 0x600000, 0, 0, 0, 0)      # COW break
+    ev[2] = (OP_WRITE, 0, 0, 7, 0x1000, 0, 0, 0, 0)          # a new process: segfault
+    trace = tmp_path / "t.bin"
+    write_trace(trace, ev)
+    assert main(["run", str(trace), "--from-snapshot", str(snap), "--check"]) == 0
+    out, err = capsys.readouterr()
+    assert "agreement with kpagecount: 5 / 7 frames" in err
+    d = dict(kv.split("=", 1) for kv in out.split())
+    assert (d["references"], d["faults"], d["cow_faults"], d["segfaults"]) == ("2", "1", "1", "1")
+    assert d["snapshot_frames_mapped"] == "7" and d["snapshot_agreement"] == "0.714286"
