@@ -99,6 +99,7 @@ _PER_FRAME = ("frame_pfn", "frame_count", "frame_count0", "frame_flags")
 _HEAD = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) ([r-])([w-])([x-])([ps]) ([0-9a-f]+) "
                    r"([0-9a-f]+):([0-9a-f]+) (\d+)\s*(.*)$")
 _READ_PAGES = 1 << 16          # pagemap entries per read
+_UNKNOWN_VMA_MAX = 16 << 30    # a vma new since smaps was read: read its pagemap up to this size
 
 
 class SnapshotError(UserError):
@@ -164,21 +165,32 @@ def _parse_smaps(text):
     return vmas
 
 
-def _read_process(pid):
-    """(vmas, [(vma index, addresses, entries)]) of one process; raises OSError if it cannot be
-    read or vanished meanwhile."""
+def _read_layout(pid):
+    """The vmas of one process from its smaps; raises OSError if it cannot be read."""
     with open(f"/proc/{pid}/smaps") as f:
         vmas = _parse_smaps(f.read())
     # [vsyscall]: a fixed kernel page above the user address space, outside pagemap
-    vmas = [v for v in vmas if v[6] != "[vsyscall]"]
-    if not vmas:
-        return vmas, []
+    return [v for v in vmas if v[6] != "[vsyscall]"]
+
+
+def _refresh_layout(pid, old):
+    """The vmas of a process as they are now (its maps, cheap to read), keeping what its smaps
+    said of each vma unchanged since; a new or changed vma is marked resident-unknown (-1)."""
+    with open(f"/proc/{pid}/maps") as f:
+        now = [v for v in _parse_smaps(f.read()) if v[6] != "[vsyscall]"]
+    known = {tuple(v[:6]): v for v in old}
+    return [known.get(tuple(v[:6])) or v[:7] + [-1, -1, 0] for v in now]
+
+
+def _read_pagemap(pid, vmas):
+    """[(vma index, addresses, entries)] of the present or swapped pages of the vmas that had
+    resident or swapped pages; raises OSError if the process vanished meanwhile."""
     ptes = []
     fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
     try:
         for i, v in enumerate(vmas):
             start, end = v[0], v[1]
-            if v[7] == 0 and v[8] == 0:
+            if (v[7] == 0 and v[8] == 0) or (v[7] < 0 and end - start > _UNKNOWN_VMA_MAX):
                 continue
             page = start // PAGE
             last = end // PAGE
@@ -194,7 +206,7 @@ def _read_process(pid):
                 page += n
     finally:
         os.close(fd)
-    return vmas, ptes
+    return ptes
 
 
 def _comm(pid):
@@ -236,38 +248,68 @@ def _capture_once(pids):
             raise SnapshotError(f"cannot read {path} ({e.strerror}): a snapshot needs root "
                                 f"on a Linux kernel with CONFIG_PROC_PAGE_MONITOR") from None
     t0 = time.time()
+    unreadable, exited, kthreads = [], [], 0
+    layouts, comm_of = {}, {}
+
+    def layout(pid):
+        nonlocal kthreads
+        try:
+            vmas = _read_layout(pid)
+        except PermissionError as e:
+            unreadable.append([pid, _comm(pid), e.strerror or str(e)])
+            return
+        except OSError as e:
+            exited.append([pid, str(getattr(e, "strerror", None) or e)])
+            return
+        if vmas:
+            layouts[pid] = vmas
+            comm_of[pid] = _comm(pid)
+        else:
+            kthreads += 1
+    # phase 1, outside the window: every process's vmas (smaps is slow to read)
     before = _pids() if pids is None else sorted(pids)
+    for pid in before:
+        layout(pid)
     # kpagecount before any pagemap is read: keep the nonzero entries only
     k0 = _read_table("/proc/kpagecount")
     nz0 = np.flatnonzero(k0)
     c0 = k0[nz0].astype(np.int64)
     del k0
+    # phase 2, the window: pagemaps only, as fast as can be; processes that appeared since
+    # the listing are taken in too (smaps and all), until no new one turns up
     procs, comms, vma_rows, names, pte_parts = [], [], [], [], []
-    unreadable, exited, kthreads = [], [], 0
-    for pid in before:
-        try:
-            vmas, ptes = _read_process(pid)
-        except PermissionError as e:
-            unreadable.append([pid, _comm(pid), e.strerror or str(e)])
-            continue
-        except (FileNotFoundError, ProcessLookupError, OSError) as e:
-            exited.append([pid, str(getattr(e, "strerror", None) or e)])
-            continue
-        if not vmas:
-            kthreads += 1
-            continue
-        p = len(procs)
-        procs.append(pid)
-        comms.append(_comm(pid))
-        base = len(vma_rows)
-        for v in vmas:
-            vma_rows.append((p,) + tuple(v[:6]) + (v[9],))
-            names.append(v[6].replace("\n", " "))
-        for i, addrs, ents in ptes:
-            pte_parts.append((np.full(len(addrs), base + i, np.int32), addrs, ents))
-    after = set(_pids())
-    vanished = [pid for pid in procs if pid not in after]
-    appeared = sorted(after - set(before)) if pids is None else []
+    todo = [pid for pid in before if pid in layouts]
+    seen = set(before)
+    for _ in range(4):
+        for pid in todo:
+            if pid not in layouts:
+                layout(pid)
+                if pid not in layouts:
+                    continue
+            try:
+                vmas = layouts[pid] = _refresh_layout(pid, layouts[pid])
+                ptes = _read_pagemap(pid, vmas)
+            except OSError as e:
+                exited.append([pid, str(getattr(e, "strerror", None) or e)])
+                continue
+            if not vmas:                    # exited meanwhile (a zombie has no vmas)
+                exited.append([pid, "no vmas left"])
+                continue
+            p = len(procs)
+            procs.append(pid)
+            comms.append(comm_of[pid])
+            base = len(vma_rows)
+            for v in vmas:
+                vma_rows.append((p,) + tuple(v[:6]) + (v[9],))
+                names.append(v[6].replace("\n", " "))
+            for i, addrs, ents in ptes:
+                pte_parts.append((np.full(len(addrs), base + i, np.int32), addrs, ents))
+        if pids is not None:
+            break
+        todo = sorted(set(_pids()) - seen)
+        seen.update(todo)
+        if not todo:
+            break
     if pte_parts:
         pte_vma = np.concatenate([a for a, _, _ in pte_parts])
         pte_addr = np.concatenate([b for _, b, _ in pte_parts])
@@ -282,6 +324,9 @@ def _capture_once(pids):
                             "CAP_SYS_ADMIN (run as root)")
     count = _read_table("/proc/kpagecount", pfn).astype(np.int64)
     flags = _read_table("/proc/kpageflags", pfn)
+    after = set(_pids())
+    vanished = [pid for pid in procs if pid not in after]
+    appeared = sorted(after - seen) if pids is None else []
     count0 = np.zeros(len(pfn), np.int64)
     if len(nz0):
         pi = pfn.astype(np.int64)
