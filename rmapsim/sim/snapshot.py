@@ -712,17 +712,24 @@ def agreement(snap, pl: Plan, st, sim) -> dict:
         if c:
             kinds[name] = {"frames": c, "kernel_minus_sim": int((kc - simc)[hit].sum())}
         left &= ~mask
+    # frames the machine left alone while it was read: the kernel's count the same before and
+    # after, and not a page that existed only in between
+    steady = (k0 == kc) & ~((k0 == 0) & (kc == 0))
+    ns = int(steady.sum())
     zero_ptes = int(np.count_nonzero(pl.f["f_kind"][pl.p["p_frame"]] == 2))
     zi = pl.frame_index[pl.f["f_kind"] == 2]
     return {
         "frames_mapped": n, "frames_agreeing": int(agree.sum()),
         "agreement": float(agree.sum() / n) if n else 1.0,
         "disagreements": kinds,
+        "frames_steady": ns, "frames_steady_agreeing": int((agree & steady).sum()),
+        "steady_agreement": float((agree & steady).sum() / ns) if ns else 1.0,
+        "changed_frames": int(h.get("changed_frames", int((k0 != kc).sum()))),
         "sim_mappings": int(simc.sum()), "kernel_mappings": int(kc.sum()),
         "zero_page_ptes": zero_ptes,
         "zero_page_kpagecount": [int(x) for x in snap["frame_count"][zi]],
         "captured": {k: h.get(k) for k in ("time", "kernel", "seconds", "processes",
-                                            "kernel_threads")},
+                                            "kernel_threads", "attempt")},
         "unreadable": h.get("unreadable", []), "exited": h.get("exited", []),
         "vanished": h.get("vanished", []), "appeared": h.get("appeared", []),
     }
@@ -751,19 +758,29 @@ DISAGREEMENTS = {
 }
 
 
+def _pct(x):
+    """A percentage with three decimals, rounded down (99.9996% is not 100.000%)."""
+    return f"{np.floor(x * 100_000) / 1000:.3f}"
+
+
 def format_report(r: dict) -> str:
     c = r["captured"]
     lines = [
         f"snapshot {r['path']}: {c['processes']} processes ({c['kernel_threads']} kernel "
-        f"threads skipped), captured {c['time']} on {c['kernel']} in {c['seconds']} s",
+        f"threads skipped), captured {c['time']} on {c['kernel']} in {c['seconds']} s "
+        f"(attempt {c.get('attempt') or 1}; {r['changed_frames']} frames changed count "
+        f"meanwhile)",
         f"loaded: {r['processes']} processes, {r['vmas']} vmas, {r['ptes']} present ptes, "
         f"{r['objects']} files/objects ({r['shmem_objects']} shmem), {r['frames_mapped']} "
         f"mapped frames + {r['page_table_frames']} page-table frames in a machine of "
         f"{r['frames']} frames ({r['free']} free); invariants {r['invariants']}",
         f"agreement with kpagecount: {r['frames_agreeing']} / {r['frames_mapped']} frames = "
-        f"{100 * r['agreement']:.3f}% (simulated mappings {r['sim_mappings']}, kernel "
+        f"{_pct(r['agreement'])}% (simulated mappings {r['sim_mappings']}, kernel "
         f"{r['kernel_mappings']})",
     ]
+    lines.append(f"  frames the machine left alone while it was read (kpagecount the same "
+                 f"before and after): {r['frames_steady_agreeing']} / {r['frames_steady']} "
+                 f"agree = {_pct(r['steady_agreement'])}%")
     for name, d in r["disagreements"].items():
         lines.append(f"  {d['frames']:>7} frames: {name} (kernel - simulated = "
                      f"{d['kernel_minus_sim']:+d}): {DISAGREEMENTS[name]}")
