@@ -99,6 +99,7 @@ _PER_FRAME = ("frame_pfn", "frame_count", "frame_count0", "frame_flags")
 _HEAD = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) ([r-])([w-])([x-])([ps]) ([0-9a-f]+) "
                    r"([0-9a-f]+):([0-9a-f]+) (\d+)\s*(.*)$")
 _READ_PAGES = 1 << 16          # pagemap entries per read
+_SMALL_VMA = 1 << 30           # pagemap is read over every vma up to this size
 _UNKNOWN_VMA_MAX = 16 << 30    # a vma new since smaps was read: read its pagemap up to this size
 
 
@@ -183,14 +184,18 @@ def _refresh_layout(pid, old):
 
 
 def _read_pagemap(pid, vmas):
-    """[(vma index, addresses, entries)] of the present or swapped pages of the vmas that had
-    resident or swapped pages; raises OSError if the process vanished meanwhile."""
+    """[(vma index, addresses, entries)] of the present or swapped pages of the vmas (see
+    ``_SMALL_VMA``); raises OSError if the process vanished meanwhile."""
     ptes = []
     fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
     try:
         for i, v in enumerate(vmas):
             start, end = v[0], v[1]
-            if (v[7] == 0 and v[8] == 0) or (v[7] < 0 and end - start > _UNKNOWN_VMA_MAX):
+            size = end - start
+            # smaps's resident size is from phase 1: a vma empty then may have filled since,
+            # so every vma up to 1 GiB is read; bigger ones when they had pages, or are new
+            if size > _SMALL_VMA and ((v[7] == 0 and v[8] == 0)
+                                      or (v[7] < 0 and size > _UNKNOWN_VMA_MAX)):
                 continue
             page = start // PAGE
             last = end // PAGE
@@ -322,8 +327,10 @@ def _capture_once(pids):
     if len(pfn) and not pfn.any():
         raise SnapshotError("pagemap gives no frame numbers (PFNs read as 0): a snapshot needs "
                             "CAP_SYS_ADMIN (run as root)")
-    count = _read_table("/proc/kpagecount", pfn).astype(np.int64)
+    # flags first: a page freed between the two reads then shows count 0 (a change the report
+    # explains) rather than the flags of a free page beside a count of 1
     flags = _read_table("/proc/kpageflags", pfn)
+    count = _read_table("/proc/kpagecount", pfn).astype(np.int64)
     after = set(_pids())
     vanished = [pid for pid in procs if pid not in after]
     appeared = sorted(after - seen) if pids is None else []
@@ -491,7 +498,7 @@ def plan(snap, levels: int, bits: int, addr_limit: int, zero_page: bool) -> Plan
     # objects: files by (dev, inode); special mappings by name; other shared vmas and private
     # anonymous vmas that map page-cache frames get an object of their own
     vma_has_file_frame = np.zeros(nvma, bool)
-    nonanon = ~is_anon[pf] & ~is_zero[pf]
+    nonanon = ((entry[keep] & PM_FILE) != 0) & ~is_zero[pf]
     vma_has_file_frame[pv[nonanon]] = True
     okey = []
     for v in range(nvma):
@@ -528,7 +535,10 @@ def plan(snap, levels: int, bits: int, addr_limit: int, zero_page: bool) -> Plan
     first = np.full(nfr, -1, np.int64)
     first[p_frame[::-1]] = np.arange(len(pf) - 1, -1, -1)       # first pte of each frame
     fv = pv[first]
-    f_kind = np.where(is_zero[uf], FRAME_ZERO, np.where(is_anon[uf], FRAME_ANON, FRAME_CACHE))
+    # anonymous or not as pagemap saw the page through its pte (bit 61: file page or shared
+    # anonymous), which is read with the pte; kpageflags comes a moment later
+    file_bit = (entry[keep][first] & PM_FILE) != 0
+    f_kind = np.where(is_zero[uf], FRAME_ZERO, np.where(file_bit, FRAME_CACHE, FRAME_ANON))
     f_obj = np.where(f_kind == FRAME_CACHE, v_obj[fv], -1)
     f_kind = np.where((f_kind == FRAME_CACHE) & (f_obj < 0), FRAME_ANON, f_kind)
     f_pgoff = np.where(f_kind == FRAME_CACHE, snap["vma_pgoff"][fv].astype(np.int64)
@@ -599,6 +609,30 @@ def _needed(m, pl: Plan) -> int:
     return m.kernel_reserved + data + pl.tables + m.watermarks[2] + 8
 
 
+def _fit(probe, pl: Plan, spare: int) -> int:
+    """The fewest frames of a machine like ``probe`` that hold the snapshot with ``spare``
+    frames free above the high watermark."""
+    from dataclasses import replace
+    data = int(np.count_nonzero(pl.f["f_kind"] != 2))
+    n = data + pl.tables + spare
+    for _ in range(50):
+        want = _needed(replace(probe, frames=n), pl) + spare
+        if want <= n:
+            break
+        n = want
+    return n
+
+
+def frames_for(path, spare=0, machine="modern", params=None) -> int:
+    """RAM (frames) for ``run --from-snapshot``: the snapshot at ``path`` and ``spare`` frames
+    free above the high watermark, no more: a trace then puts it under pressure at once."""
+    from rmapsim.sim.config import GEOMETRIES, build_machine
+    probe = build_machine(machine, None, 1 << 20, False, params)
+    levels, bits, _ = GEOMETRIES[probe.geometry]
+    pl = plan(read(path), levels, bits, 1 << (levels * bits + 12), probe.zero_page)
+    return _fit(probe, pl, spare)
+
+
 @dataclass
 class Loaded:
     path: str
@@ -612,7 +646,6 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
          check=False, cache_mode=False):
     """Boot a machine holding the snapshot at ``path``: (pol, pvals, Machine, State, StructRef,
     Loaded). RAM defaults to what the snapshot needs plus an eighth of its frames free."""
-    from dataclasses import replace
     from rmapsim.mm.debug import check_invariants
     from rmapsim.mm.snapshot import INSTALL_OK, snapshot_install
     from rmapsim.mm.state import G_ADDR_LIMIT, G_NR_FREE, G_ZERO_FRAME, as_struct
@@ -631,13 +664,7 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
     pl = plan(snap, levels, bits, 1 << (levels * bits + 12), probe.zero_page)
     if mem is None and frames is None:
         data = int(np.count_nonzero(pl.f["f_kind"] != 2))
-        n = data + pl.tables + 1024
-        for _ in range(20):
-            want = _needed(replace(probe, frames=n), pl) + max(256, data // 8)
-            if want <= n:
-                break
-            n = want
-        m = build_machine(machine, None, n, False, rest)
+        m = build_machine(machine, None, _fit(probe, pl, max(256, data // 8)), False, rest)
     else:
         m = probe
         need = _needed(m, pl)
@@ -713,8 +740,8 @@ def agreement(snap, pl: Plan, st, sim) -> dict:
             kinds[name] = {"frames": c, "kernel_minus_sim": int((kc - simc)[hit].sum())}
         left &= ~mask
     # frames the machine left alone while it was read: the kernel's count the same before and
-    # after, and not a page that existed only in between
-    steady = (k0 == kc) & ~((k0 == 0) & (kc == 0))
+    # after, not a page that existed only in between, not mapped by a process that went away
+    steady = (k0 == kc) & ~((k0 == 0) & (kc == 0)) & ~vanished_f
     ns = int(steady.sum())
     zero_ptes = int(np.count_nonzero(pl.f["f_kind"][pl.p["p_frame"]] == 2))
     zi = pl.frame_index[pl.f["f_kind"] == 2]
@@ -779,7 +806,8 @@ def format_report(r: dict) -> str:
         f"{r['kernel_mappings']})",
     ]
     lines.append(f"  frames the machine left alone while it was read (kpagecount the same "
-                 f"before and after): {r['frames_steady_agreeing']} / {r['frames_steady']} "
+                 f"before and after, no mapper gone): {r['frames_steady_agreeing']} / "
+                 f"{r['frames_steady']} "
                  f"agree = {_pct(r['steady_agreement'])}%")
     for name, d in r["disagreements"].items():
         lines.append(f"  {d['frames']:>7} frames: {name} (kernel - simulated = "
