@@ -281,11 +281,14 @@ def _capture_once(pids):
     c0 = k0[nz0].astype(np.int64)
     del k0
     # phase 2, the window: pagemaps only, as fast as can be; processes that appeared since
-    # the listing are taken in too (smaps and all), until no new one turns up
+    # the listing are taken in too (smaps and all), until no new one turns up. Then the
+    # frames' flags and counts; if processes were born meanwhile (they are in the counts),
+    # they are read as well and the counts read once more.
     procs, comms, vma_rows, names, pte_parts = [], [], [], [], []
     todo = [pid for pid in before if pid in layouts]
     seen = set(before)
-    for _ in range(4):
+    counted = 0
+    for rounds in range(6):
         for pid in todo:
             if pid not in layouts:
                 layout(pid)
@@ -309,28 +312,31 @@ def _capture_once(pids):
                 names.append(v[6].replace("\n", " "))
             for i, addrs, ents in ptes:
                 pte_parts.append((np.full(len(addrs), base + i, np.int32), addrs, ents))
-        if pids is not None:
-            break
-        todo = sorted(set(_pids()) - seen)
+        todo = sorted(set(_pids()) - seen) if pids is None else []
         seen.update(todo)
-        if not todo:
+        if todo and rounds < 2 and not counted:
+            continue
+        if pte_parts:
+            pte_vma = np.concatenate([a for a, _, _ in pte_parts])
+            pte_addr = np.concatenate([b for _, b, _ in pte_parts])
+            pte_entry = np.concatenate([c for _, _, c in pte_parts])
+        else:
+            pte_vma = np.zeros(0, np.int32)
+            pte_addr = pte_entry = np.zeros(0, np.uint64)
+        present = (pte_entry & PM_PRESENT) != 0
+        pfn = np.unique(pte_entry[present] & PM_PFN)
+        if len(pfn) and not pfn.any():
+            raise SnapshotError("pagemap gives no frame numbers (PFNs read as 0): a snapshot "
+                                "needs CAP_SYS_ADMIN (run as root)")
+        # flags first: a page freed between the two reads then shows count 0 (a change the
+        # report explains) rather than the flags of a free page beside a count of 1
+        flags = _read_table("/proc/kpageflags", pfn)
+        count = _read_table("/proc/kpagecount", pfn).astype(np.int64)
+        counted += 1
+        todo = sorted(set(_pids()) - seen) if pids is None else []
+        seen.update(todo)
+        if not todo or counted == 2:
             break
-    if pte_parts:
-        pte_vma = np.concatenate([a for a, _, _ in pte_parts])
-        pte_addr = np.concatenate([b for _, b, _ in pte_parts])
-        pte_entry = np.concatenate([c for _, _, c in pte_parts])
-    else:
-        pte_vma = np.zeros(0, np.int32)
-        pte_addr = pte_entry = np.zeros(0, np.uint64)
-    present = (pte_entry & PM_PRESENT) != 0
-    pfn = np.unique(pte_entry[present] & PM_PFN)
-    if len(pfn) and not pfn.any():
-        raise SnapshotError("pagemap gives no frame numbers (PFNs read as 0): a snapshot needs "
-                            "CAP_SYS_ADMIN (run as root)")
-    # flags first: a page freed between the two reads then shows count 0 (a change the report
-    # explains) rather than the flags of a free page beside a count of 1
-    flags = _read_table("/proc/kpageflags", pfn)
-    count = _read_table("/proc/kpagecount", pfn).astype(np.int64)
     after = set(_pids())
     vanished = [pid for pid in procs if pid not in after]
     appeared = sorted(after - seen) if pids is None else []
