@@ -79,8 +79,9 @@ def cmd_snapshot(a) -> int:
     snapshot.save(a.output, snap)
     h = snap["header"]
     print(f"{a.output}: {h['processes']} processes, {h['vmas']} vmas, {h['ptes']} ptes, "
-          f"{h['frames']} frames captured in {h['seconds']} s ({h['changed_frames']} frames "
-          f"changed count meanwhile; attempt {h['attempt']} of {a.attempts}); load it with "
+          f"{h['frames']} frames captured in {h['seconds']} s (attempt {h['attempt']} of "
+          f"{a.attempts}; {h['changed_frames']} frames changed count meanwhile; ptes agree with "
+          f"kpagecount on {100 * h['quick_agreement']:.2f}% of frames); load it with "
           f"`rmapsim run --from-snapshot {a.output}`", file=sys.stderr)
     return 0
 
@@ -300,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("-o", "--output", metavar="FILE", required=True,
                     help="snapshot file to write (atomically; .npz)")
     sn.add_argument("--attempts", type=int, default=3, metavar="N",
-                    help="capture up to N times while frames change count during a capture, "
-                    "keeping the steadiest (default 3)")
+                    help="capture up to N times while the machine changes too much during a "
+                    "capture (its ptes agree with kpagecount on < 99.8%% of frames), keeping "
+                    "the best (default 3)")
     sn.set_defaults(func=cmd_snapshot)
 
     sub.add_parser("policies", help="list the reclaim policies and their parameters"

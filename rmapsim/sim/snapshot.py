@@ -222,27 +222,43 @@ def _comm(pid):
         return "?"
 
 
-def capture(pids=None, attempts=1, steady=0.001) -> dict:
+def capture(pids=None, attempts=1, good=0.998) -> dict:
     """Snapshot the running system (needs root). ``pids`` restricts it to some processes.
 
     A busy machine changes while it is read (a fork alone adds a mapping to every page of the
-    parent). Up to ``attempts`` captures are made, a second after each other, until one has at
-    most a ``steady`` fraction of its frames changing count during the capture; the steadiest
-    is kept (its header says which attempt it was and how many frames changed)."""
+    parent). Up to ``attempts`` captures are made, a second apart, until one's own ptes agree
+    with kpagecount on at least a ``good`` fraction of its frames (``quick_agreement``, what
+    the load will find, but for ptes the load leaves out); the best is kept, and its header
+    says which attempt it was and how many frames changed count while it was read."""
     if attempts < 1:
         raise ConfigError(f"--attempts must be at least 1, not {attempts}")
     best = None
     for k in range(1, attempts + 1):
         snap = _capture_once(pids)
         changed = int(np.count_nonzero(snap["frame_count"] != snap["frame_count0"]))
-        snap["header"].update(attempt=k, changed_frames=changed)
-        if best is None or changed < best["header"]["changed_frames"]:
+        quick = _quick_agreement(snap)
+        snap["header"].update(attempt=k, changed_frames=changed, quick_agreement=quick)
+        if best is None or quick > best["header"]["quick_agreement"]:
             best = snap
-        if changed <= steady * max(len(snap["frame_pfn"]), 1):
+        if quick >= good:
             break
         if k < attempts:
             time.sleep(1.0)
     return best
+
+
+def _quick_agreement(snap) -> float:
+    """Frames whose present ptes in the snapshot number their kpagecount, over the frames
+    mapped (the ZERO_PAGE and VM_PFNMAP/VM_IO vmas left out, as the load leaves them)."""
+    e = snap["pte_entry"]
+    keep = ((e & PM_PRESENT) != 0) & (
+        (snap["vma_vmflags"][snap["pte_vma"]] & (VMF_PFNMAP | VMF_IO)) == 0)
+    pfn = snap["frame_pfn"]
+    idx = np.searchsorted(pfn, e[keep] & PM_PFN)
+    n = np.bincount(idx, minlength=len(pfn))
+    mapped = (n > 0) & ((snap["frame_flags"] & _kpf("ZERO_PAGE")) == 0)
+    total = int(mapped.sum())
+    return float(((n == snap["frame_count"]) & mapped).sum() / total) if total else 1.0
 
 
 def _capture_once(pids):
