@@ -193,3 +193,18 @@ def test_cli_run_trace_on_snapshot(tmp_path, capsys):
     assert main(["run", "--from-snapshot", str(snap), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert (r["frames_agreeing"], r["frames_mapped"], r["processes"]) == (5, 7, 2)
+
+
+def test_snapshot_without_kpagecount_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    real_open = os.open
+
+    def deny(path, *a, **k):
+        if str(path).startswith("/proc/kpage"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(os, "open", deny)
+    out = tmp_path / "s.npz"
+    assert main(["snapshot", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/proc/kpagecount" in err and "root" in err, err
+    assert not out.exists()
