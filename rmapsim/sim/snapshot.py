@@ -1,22 +1,24 @@
 """Live-machine snapshots: capture the running Linux system, load it as a simulation's start.
 
-``rmapsim snapshot -o FILE`` (``capture`` + ``save``) reads, as root:
+``rmapsim snapshot -o FILE`` (``capture`` + ``save``) reads, as root, in this order:
 
-- ``/proc/PID/smaps`` of every process: its vmas (start, end, permissions, file offset, device,
-  inode, name) with the resident size and ``VmFlags`` of each; kernel threads (no vmas) are
-  skipped, and so is ``[vsyscall]`` (a fixed kernel page above the user address space that
-  pagemap does not cover);
-- ``/proc/PID/pagemap`` over every vma with resident or swapped pages: one 64-bit entry per page,
-  bit 63 present, bit 62 swapped, bit 61 file page or shared anonymous, bit 56 exclusively
-  mapped, bits 0-54 the page frame number (PFN; zero unless the reader has CAP_SYS_ADMIN);
-- ``/proc/kpagecount`` and ``/proc/kpageflags`` for every PFN seen. kpagecount is read twice,
-  once before the first pagemap and once after the last, so frames whose count moved while the
-  capture ran are known.
+1. ``/proc/PID/smaps`` of every process: its vmas (start, end, permissions, file offset,
+   device, inode, name), resident size and ``VmFlags``; kernel threads (no vmas) are skipped,
+   and so is ``[vsyscall]`` (a fixed kernel page above the user address space, outside
+   pagemap). smaps is slow to read, so it comes before the window below.
+2. ``/proc/kpagecount`` whole (the count of every frame before).
+3. The window: per process ``/proc/PID/maps`` again (a vma changed since, e.g. by exec, is
+   taken as it is now) and ``/proc/PID/pagemap`` over its vmas: one 64-bit entry per page,
+   bit 63 present, 62 swapped, 61 file page or shared anonymous, 56 exclusively mapped, 0-54
+   the page frame number (PFN; zero unless the reader has CAP_SYS_ADMIN). Processes born
+   since the listing are read too.
+4. ``/proc/kpageflags`` and ``/proc/kpagecount`` of every PFN seen (after); processes born
+   meanwhile are read and the counts read once more.
 
-A process that exits while it is read is dropped whole (listed in the header as ``exited``); one
-whose maps cannot be read (permission denied) is listed as ``unreadable``; one gone by the end
-of the capture, after it was read, is kept and listed as ``vanished``; pids that appeared during
-the capture are listed as ``appeared``. These lists explain disagreements (see ``agreement``).
+A process that exits before it is read is dropped (listed in the header as ``exited``); one
+whose smaps cannot be read (permission denied) is ``unreadable``; one gone by the end, after it
+was read, is kept and listed as ``vanished``; pids born after the last listing are
+``appeared``. These lists and the two counts explain disagreements (see ``agreement``).
 
 File format (documented in ``docs/snapshot.md``): a numpy ``.npz`` (zip, deflate) whose
 ``header`` is UTF-8 JSON (``format``: "rmapsim-snapshot", ``version``: 1, kernel, time, counts,
