@@ -534,7 +534,7 @@ def plan(snap, levels: int, bits: int, addr_limit: int, zero_page: bool) -> Plan
             okey.append(("v", v))
         else:
             okey.append(None)
-    ids, o_name, o_first = {}, [], []
+    ids, o_name = {}, []
     v_obj = np.full(nvma, -1, np.int64)
     for v, k in enumerate(okey):
         if k is None:
@@ -542,7 +542,6 @@ def plan(snap, levels: int, bits: int, addr_limit: int, zero_page: bool) -> Plan
         if k not in ids:
             ids[k] = len(ids)
             o_name.append(names[v] or f"[anon shared @{int(snap['vma_start'][v]):#x}]")
-            o_first.append(v)
         v_obj[v] = ids[k]
     nobj = len(ids)
     o_shm = np.zeros(nobj, np.int64)
