@@ -208,3 +208,22 @@ def test_snapshot_without_kpagecount_is_one_line_exit_2(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/proc/kpagecount" in err and "root" in err, err
     assert not out.exists()
+
+
+def test_opt_on_a_snapshot(tmp_path, capsys):
+    """opt knows the future from the trace: a bare trace on a snapshot works (the snapshot's
+    pages are never used again, so they go first); an event trace is refused in one line."""
+    from rmapsim.trace import from_pages
+    snap = tmp_path / "syn.npz"
+    S.save(snap, _synthetic())
+    frames = S.frames_for(snap, spare=20)
+    res = rmapsim.run(from_pages(np.arange(60) % 40), from_snapshot=snap, frames=frames,
+                      policy="opt", check=True)
+    assert res.violation is None and res["faults"] == 40 and res["pages_freed"] > 0
+    from rmapsim.trace import write_trace
+    ev = np.zeros(1, EVENT_DTYPE)
+    ev[0] = (OP_READ, 0, 0, 100, 0x400000, 0, 0, 0, 0)
+    write_trace(tmp_path / "t.bin", ev)
+    assert main(["run", str(tmp_path / "t.bin"), "--from-snapshot", str(snap),
+                 "--policy", "opt"]) == 2
+    assert "bare page trace" in capsys.readouterr().err

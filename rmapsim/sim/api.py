@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmapsim.errors import TraceError
+from rmapsim.errors import ConfigError, TraceError
 from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
@@ -114,6 +114,10 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         if getattr(pol, "FUTURE", False) and t.bare and t.has_next:
             source = stored_next_use(t, chunk_events)
         elif getattr(pol, "FUTURE", False):
+            if loaded is not None and not t.bare:
+                raise ConfigError(f"policy {pol.NAME} needs every page's next use, which a "
+                                  f"first replay finds from the trace alone: on a snapshot it "
+                                  f"takes a bare page trace, not an event trace")
             keys = None if t.bare else _page_identities(t, chunk_events, dict(
                 params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
             source = chunk_next_use(chunks, t.bare, keys)
