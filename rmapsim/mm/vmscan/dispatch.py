@@ -7,6 +7,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import lirs
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -26,6 +27,8 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == lirs.ID:
+        lirs.page_added(st, frame)
 
 
 @kernel
@@ -39,6 +42,8 @@ def page_accessed(st, frame):
         lru.page_accessed(st, frame)
     elif p == opt.ID:
         opt.page_accessed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_accessed(st, frame)
 
 
 @kernel
@@ -58,6 +63,8 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -76,6 +83,8 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == lirs.ID:
+        return lirs.reclaim(st, nr_to_free)
     return 0
 
 
