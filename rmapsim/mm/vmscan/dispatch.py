@@ -8,6 +8,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan import lirs
+from rmapsim.mm.vmscan import clockpro
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -29,6 +30,8 @@ def page_added(st, frame):
         opt.page_added(st, frame)
     elif p == lirs.ID:
         lirs.page_added(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_added(st, frame)
 
 
 @kernel
@@ -65,6 +68,8 @@ def page_removed(st, frame):
         opt.page_removed(st, frame)
     elif p == lirs.ID:
         lirs.page_removed(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -85,6 +90,8 @@ def reclaim(st, nr_to_free):
         return opt.reclaim(st, nr_to_free)
     if p == lirs.ID:
         return lirs.reclaim(st, nr_to_free)
+    if p == clockpro.ID:
+        return clockpro.reclaim(st, nr_to_free)
     return 0
 
 
