@@ -69,12 +69,15 @@ KIND = "realistic"
 MODELS = "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC 2005): hot/cold/test clock, three hands"
 PARAMS = {"init_ref": (0, "1: the faulting reference sets the new page's accessed bit and counts "
                           "as a re-reference; 0: it only starts the test period (paper)"),
-          "cold_init": (0.01, "initial cold target m_c as a fraction of memory (adapts)")}
+          "cold_init": (0.01, "initial cold target m_c as a fraction of memory (adapts)"),
+          "warm_hot": (1, "1: until memory first fills, new pages enter hot while fewer than "
+                          "m - m_c are (the authors' clock-pro.c); 0: every new page cold")}
 
 CLOCK = 0
 HOT, COLD, COLD_TEST = 1, 2, 3          # node_val of a frame; a ghost is always in test
 P_INIT, P_M, P_MC, P_HOT, P_RES, P_NONRES, HH, HC, HT = range(9)
 P_PROMOTED, P_DEMOTED, P_TEST_EXPIRED = 9, 10, 11       # event counts (for tests)
+P_FILLED = 12                           # reclaim has run: the warm-up is over
 
 
 @kernel(inline="always")
@@ -293,6 +296,12 @@ def page_added(st, frame):
         st.pol_g[P_NONRES] -= 1
         key_bind(st, key, frame)
         _promote(st, frame)
+    elif (st.params[2] and not st.pol_g[P_FILLED]
+          and st.pol_g[P_HOT] < st.pol_g[P_M] - st.pol_g[P_MC]):
+        key_bind(st, key, frame)             # warm-up: hot until m - m_c are
+        st.node_val[frame] = HOT
+        st.pol_g[P_HOT] += 1
+        list_add_tail(st, CLOCK, frame)
     else:
         key_bind(st, key, frame)
         st.node_val[frame] = COLD_TEST
@@ -311,6 +320,7 @@ def page_removed(st, frame):
 
 @kernel
 def reclaim(st, nr_to_free):
+    st.pol_g[P_FILLED] = 1
     freed = 0
     while freed < nr_to_free and _run_cold(st):
         freed += 1
