@@ -25,6 +25,7 @@ from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.sim.api import NO_FUTURE, boot
 from rmapsim.sim.replay import replay_refs
 from rmapsim.trace import from_events, from_pages, open_trace
+from test_kernel_random import build, event, fork_to_live_pid_is_refused
 
 DATA = Path("/work/shared/data")
 CLOUD_OG = DATA / "libcachesim" / "cloudPhysicsIO.oracleGeneral.bin"
@@ -385,12 +386,13 @@ def test_clockpro_against_libcachesim_cloudphysics(frames, lcs_clockpro, lcs_lir
 # ---- both: the kernel's invariants under random workloads ---------------------------------------
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=hst.data(), policy=hst.sampled_from(["lirs", "clock-pro"]),
+@given(evs=hst.lists(event(), min_size=1, max_size=200),
+       policy=hst.sampled_from(["lirs", "clock-pro"]),
        frames=hst.sampled_from([48, 64, 96]), swap=hst.sampled_from([8, 32, 256]),
        geometry=hst.sampled_from(["x86-64", "i386"]))
-def test_random_kernel_workloads_keep_invariants(data, policy, frames, swap, geometry):
-    from test_kernel_random import build, event, fork_to_live_pid_is_refused
-    evs = data.draw(hst.lists(event(), min_size=1, max_size=200))
+def test_random_kernel_workloads_keep_invariants(evs, policy, frames, swap, geometry):
+    """test_kernel_random's workloads (fork, exec, exit, mmap of every kind, kswapd, direct
+    reclaim, swap, OOM) on the two policies only, invariants checked after every event."""
     a = fork_to_live_pid_is_refused(build(evs))
     r = rmapsim.run(from_events(a), frames=frames, policy=policy, check=True, check_every=1,
                     params={"geometry": geometry, "swap_pages": swap})

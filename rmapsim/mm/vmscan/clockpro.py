@@ -8,49 +8,61 @@ smaller than the hot pages' recency and turns hot; a hot page found unreferenced
 turns cold. m_c, the target number of cold pages, adapts: +1 when a cold page is referenced in
 its test period (resident, or faulted back in as a ghost), -1 when a test period ends without one.
 
-Paper (section 3, "CLOCK-Pro replacement") -> routine:
+Paper (section 3; quoted wording as in the paper's "operations on searching victim pages",
+also quoted in Caffeine's ClockProPolicy) -> routine:
 
-- the clock (3.2): node list 0; the paper's *list head*, where pages enter, is our young end
+- the clock: node list 0; the paper's *list head*, where pages enter, is our young end
   (``list_add_tail``); hands move from old to young (``node_next``) and wrap around;
-- page fault (3.3): ``reclaim`` runs HAND_cold for a frame first (``_run_cold``), then
+- page fault: ``reclaim`` runs HAND_cold for a frame first (``_run_cold``), then
   ``page_added``: a page not in the list enters as cold at the head and starts its test
   period; a non-resident cold page found in the list turns hot at the head (m_c + 1) and
   HAND_hot runs (``_run_hot``) while there are more than m - m_c hot pages;
-- HAND_cold (3.3, ``_run_cold``) at a resident cold page: unreferenced -> freed; a ghost takes
+- HAND_cold (``_run_cold``) at a resident cold page: unreferenced -> freed; a ghost takes
   its place if it is in its test period, else it leaves the clock. Referenced and in its test
   period -> hot (m_c + 1) at the head, HAND_hot runs; referenced and not -> bit reset, to the
   head with a new test period. The hand goes on until a page is freed;
-- HAND_hot (3.3, ``_run_hot``): a referenced hot page has its bit reset and stays hot; the first
+- HAND_hot (``_run_hot``): a referenced hot page has its bit reset and stays hot; the first
   unreferenced one turns cold (not in a test period). Every cold page it passes ends its test
   period (``_end_test``), ghosts leave the clock; it stops at the next hot page;
-- HAND_test (3.3, ``_run_test``): while more than m ghosts exist, end the test period of the
+- HAND_test (``_run_test``): while more than m ghosts exist, end the test period of the
   next cold page in one;
-- m_c (adaptive CLOCK-Pro, section 4): ``_mc_adjust`` within [1, m - 1].
+- m_c (the paper's adaptive cold allocation): ``_mc_adjust`` within [1, m - 1].
 
-Where libCacheSim's ClockPro.c differs (measured in tests/test_policy_lirs_clockpro.py):
+Warm-up: until memory first fills, a new page enters hot while fewer than m - m_c pages are
+(the authors' simulator, clock-pro.c, "fill the clock with (mem_size - MIN_cold_alloc) hot pages
+at first"; the paper is silent, and LIRS does the same with its LIR set). Without it
+(``warm_hot=0``) m_c grows by one per promotion while no test period can end, and on
+cloudPhysicsIO at 30,000 frames CLOCK-Pro falls to CLOCK's misses; with it, it stays within
+5% of LIRS at every size measured.
 
-1. ``ClockPro_can_insert`` refuses a missed object while resident cold pages >= mem_cold_max: the
-   object is not cached and nothing is evicted. Hot pages only come from a promotion during an
-   eviction, and eviction only runs when memory is full, so with the Python binding's default
-   ``init_ratio_cold=0.5`` memory never fills: the first size/2 distinct objects stay forever and
-   nothing is ever evicted (the objcount reference's 17 ClockPro rows equal exactly that). The
-   paper always admits the faulted page and frees a cold one (3.3);
-2. a refaulted test page is promoted (``ClockPro_promote``) but not put back in the cache's hash
-   table or occupancy, so it is never found again: every later reference misses;
-3. HAND_cold promotes every referenced cold page, test period or not; there is no test period
-   on resident pages, and every evicted cold page becomes a test entry (paper 3.3: only those
-   still in their test period, and a referenced page outside one gets a new test period);
+Where libCacheSim's ClockPro.c (as in the Python binding 0.3.5) differs from the paper, and
+why this follows the paper (measured in tests/test_policy_lirs_clockpro.py):
+
+1. ``ClockPro_can_insert`` refuses a missed object while resident cold pages >= mem_cold_max:
+   it is not cached and nothing is evicted. Hot pages only come from a promotion in
+   ``ClockPro_run_cold``, which only runs to evict, which only happens when memory is full; so
+   memory never fills beyond mem_cold_max = init_ratio_cold x size and nothing is ever
+   evicted: libCacheSim's ClockPro keeps the first ratio x size distinct objects for good
+   (all 17 objcount rows, binding default ratio 0.5; the C default 1 likewise, live). The paper
+   (section 3, page fault) always admits the faulted page and runs HAND_cold for a frame;
+2. a refaulted test page is promoted (``ClockPro_promote``) but not put back in the cache's
+   hash table or occupancy, so it would never be found again;
+3. HAND_cold promotes every referenced cold page, test period or not, and there is no test
+   period on resident pages: every evicted cold page becomes a test entry (paper: only a
+   page still in its test period stays, non-resident; a referenced page outside one gets a
+   new test period at the list head);
 4. HAND_hot neither ends test periods nor removes ghosts it passes, and moves a demoted page to
    the head (paper: status change in place, "then move the hand forward");
-5. mem_cold_max starts at init_ratio_cold x size; m_c + 1 only on a ghost refault.
+5. mem_cold_max starts at init_ratio_cold x size and grows only on a ghost refault.
 
 Parameters: ``init_ref`` (0: the faulting access does not count as a reference, the paper's
 model in which a fault starts the test period and a *second* access ends it hot; 1: the
-MMU-set accessed bit of the fault counts), ``cold_init`` (initial m_c as a fraction of m; the
-paper fixes no value). m is the frames in cache mode, in kernel mode the frames free at the
-first page added less the high watermark; at most m ghosts (HAND_test), within the pool of
-2 x frames + 16; should it run out, the evicted page leaves no ghost. A page that cannot be
-freed now (locked, swap full) is passed over; every hand loop is bounded by the list length.
+MMU-set accessed bit of the fault counts), ``cold_init`` (initial m_c as a fraction of m, at
+least 1; the paper fixes none, the authors' simulator uses 5%), ``warm_hot``. m is the frames in
+cache mode, in kernel mode the frames free at the first page added less the high watermark;
+at most m ghosts (HAND_test), within the pool of 2 x frames + 16; should it run out, the
+evicted page leaves no ghost. A page that cannot be freed now (locked, swap full) is passed
+over; every hand loop is bounded by the list length.
 """
 import numpy as np
 

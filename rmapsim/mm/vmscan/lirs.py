@@ -5,10 +5,11 @@ inter-reference recency (IRR) are LIR and stay; the others are HIR, and only a s
 memory (``hir_ratio``, libCacheSim's ``hirs_ratio = 0.01``; the paper's 1%) holds resident HIR
 pages. Stack S orders pages by recency and holds every LIR page, the resident HIR pages whose
 recency is below the oldest LIR page, and such *non-resident* HIR pages (ghosts, remembered by
-key after eviction); its bottom is always LIR (stack pruning, paper section 3.3). Queue Q holds
+key after eviction); its bottom is always LIR (the paper's "stack pruning"). Queue Q holds
 the resident HIR pages in reference order; eviction takes its front.
 
-The paper's cases (section 3.3) and what does them here:
+The paper's cases (section 3, the LIRS algorithm on stack S and list Q) and what does them
+here:
 
 =====================================  =========================================================
 paper                                  here (libCacheSim/cache/eviction/LIRS.c)
@@ -31,15 +32,17 @@ exactly: (a) a hit on a resident HIR page that is not in S also demotes the bott
 Q when the LIR set is full (hit_RD_HIRinQ calls evictLIR), so a *hit* can evict the front of Q;
 the next new page then enters as LIR; (b) S is bounded: after every reference, while S holds
 more than 2 x memory entries the non-resident HIR page that left memory longest ago is dropped
-(limitStack, the paper's section 3.4 bound); (c) H = max(1, (int)(0.01 x memory)).
+(limitStack; the paper also bounds S's non-resident entries, without fixing the bound);
+(c) H = max(1, (int)(0.01 x memory)).
 
 One case cannot be followed with N frames: with H = 1, (a) can evict the very page being hit,
 which libCacheSim then keeps as a resident HIR page counted nowhere (N+1 pages in N slots). Here
 that page stays in memory, uncounted, until the next miss needs a frame, and is evicted then
 (``P_PENDING``); its S entry becomes a "phantom" ghost. A later reference to it, while the
 phantom is in S, is a hit for libCacheSim and a miss here: the only way the two can differ
-(``pol_g[P_PHANTOM_MISSES]`` counts them; on cloudPhysicsIO this happens only at 20 and 50
-frames, see tests/test_policy_lirs_clockpro.py).
+(``pol_g[P_PHANTOM_MISSES]`` counts them). Measured on every LIRS row of the reference CSVs:
+exact at every size of 200 frames or more; below (H = 1) off by exactly those misses, e.g.
+cloudPhysicsIO +4 at 20 frames, +1 at 50 (tests/test_policy_lirs_clockpro.py).
 
 Memory size c: the frames in cache mode; in kernel mode the frames free at the first page
 added, less the high watermark. Ghosts: S holds at most 2c entries (plus one during a
@@ -223,7 +226,7 @@ def _evict_pending(st):
 
 @kernel
 def _prune(st):
-    """Stack pruning (paper 3.3, LIRS_prune): drop HIR entries from the bottom of S."""
+    """Stack pruning (the paper's, LIRS_prune): drop HIR entries from the bottom of S."""
     while True:
         b = st.list_head[S]
         if b < 0 or b == st.list_tail[S] or _is_lir(st, b):
