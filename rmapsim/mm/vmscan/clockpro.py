@@ -59,7 +59,8 @@ Parameters: ``init_ref`` (0: the faulting access does not count as a reference, 
 model in which a fault starts the test period and a *second* access ends it hot; 1: the
 MMU-set accessed bit of the fault counts), ``cold_init`` (initial m_c as a fraction of m, at
 least 1; the paper fixes none, the authors' simulator uses 5%), ``warm_hot``. m is the frames in
-cache mode, in kernel mode the frames free at the first page added less the high watermark;
+cache mode; in kernel mode the pages in memory each time reclaim runs (until then the frames
+free at the first page added less the high watermark);
 at most m ghosts (HAND_test), within the pool of 2 x frames + 16; should it run out, the
 evicted page leaves no ghost. A page that cannot be freed now (locked, swap full) is passed
 over; every hand loop is bounded by the list length.
@@ -333,6 +334,12 @@ def page_removed(st, frame):
 @kernel
 def reclaim(st, nr_to_free):
     st.pol_g[P_FILLED] = 1
+    if not st.g[G_CACHE_MODE] and st.pol_g[P_RES] >= 2:
+        st.pol_g[P_M] = st.pol_g[P_RES]      # kernel mode: memory is full now
+        _mc_adjust(st, 0)
+        while st.pol_g[P_HOT] > st.pol_g[P_M] - st.pol_g[P_MC]:
+            if not _run_hot(st):
+                break
     freed = 0
     while freed < nr_to_free and _run_cold(st):
         freed += 1

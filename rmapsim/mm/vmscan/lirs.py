@@ -44,8 +44,10 @@ phantom is in S, is a hit for libCacheSim and a miss here: the only way the two 
 exact at every size of 200 frames or more; below (H = 1) off by exactly those misses, e.g.
 cloudPhysicsIO +4 at 20 frames, +1 at 50 (tests/test_policy_lirs_clockpro.py).
 
-Memory size c: the frames in cache mode; in kernel mode the frames free at the first page
-added, less the high watermark. Ghosts: S holds at most 2c entries (plus one during a
+Memory size c: the frames in cache mode; in kernel mode the pages the policy holds each time
+reclaim runs (memory is full then; until then, the frames free at the first page added less
+the high watermark) -- a fixed c larger than what page tables and the page cache leave would
+keep every page LIR and make this LRU. Ghosts: S holds at most 2c entries (plus one during a
 reference), so the pool of 2 x frames + 16 ghosts suffices; should it run out (kernel mode), the
 oldest non-resident page is forgotten first, as limitStack does. A page that cannot be freed now
 (locked, swap full) goes to the end of Q; ``page_removed`` drops a page without a trace
@@ -59,7 +61,7 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
+from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
                               G_NR_FRAMES, G_NR_FREE, PG_lru)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
@@ -368,19 +370,27 @@ def page_removed(st, frame):
 
 @kernel
 def reclaim(st, nr_to_free):
-    """Free the front of Q (evictHIR); the uncounted page first; with Q empty (kernel mode)
-    demote the bottom LIR page."""
-    freed = 0
-    while freed < nr_to_free:
-        f = st.pol_g[P_PENDING]
-        if f >= 0:
+    """Free the front of Q (evictHIR); the uncounted page first; with Q empty demote the bottom
+    LIR page. In kernel mode memory is "full" when reclaim runs: c becomes the pages held now
+    (page tables and the page cache's other users make the frame count no measure of it), and
+    LIR pages beyond the new L go to Q first."""
+    f0 = st.cnt[C_PAGES_FREED]
+    if not st.g[G_CACHE_MODE]:
+        c = st.pol_g[P_LC] + st.pol_g[Q_H + 2] + (1 if st.pol_g[P_PENDING] >= 0 else 0)
+        if c >= 2:
+            h = max(np.int64(1), np.int64(st.params[0] * c))
+            st.pol_g[P_C] = c
+            st.pol_g[P_H] = h
+            st.pol_g[P_L] = c - h
+        while st.pol_g[P_LC] > st.pol_g[P_L] and st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
+            if not _evict_lir(st, -1):
+                break
+    while st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
+        if st.pol_g[P_PENDING] >= 0:
             _evict_pending(st)
-            if not (st.page_flags[f] & PG_lru):
-                freed += 1
             continue
         if st.pol_g[Q_H + 2] == 0 and not _evict_lir(st, -1):
             break
-        if not _evict_hir(st, -1):
+        if st.pol_g[Q_H + 2] > 0 and not _evict_hir(st, -1):
             break
-        freed += 1
-    return freed
+    return st.cnt[C_PAGES_FREED] - f0
