@@ -368,19 +368,41 @@ def test_clockpro_against_libcachesim_cloudphysics(frames, lcs_clockpro, lcs_lir
     LIRS and below CLOCK."""
     ids = np.fromfile(CLOUD_OG, dtype=np.dtype([("t", "<u4"), ("id", "<u8"), ("size", "<u4"),
                                                ("next", "<i8")]))["id"]
-    cached, misses = set(), 0
-    for k in ids.tolist():
-        if k not in cached:
-            misses += 1
-            if len(cached) < frames // 2:
-                cached.add(k)
-    assert misses == lcs_clockpro                  # libCacheSim's ClockPro, explained
+    assert _first_distinct_kept(ids.tolist(), frames // 2) == lcs_clockpro   # explained
     d = rmapsim.run(str(CLOUD_OG), cache_mode=True, frames=frames, policy="clock-pro").to_dict()
     if frames in CLOCKPRO_MISSES:
         assert d["misses"] == CLOCKPRO_MISSES[frames]
     assert d["misses"] < lcs_clockpro
     assert d["misses"] <= lcs_clock or frames >= 48974
     assert abs(d["misses"] - lcs_lirs) <= 0.05 * lcs_lirs
+
+
+def _first_distinct_kept(ids, cap):
+    """Misses of a cache that keeps the first ``cap`` distinct objects and never evicts."""
+    cached, misses = set(), 0
+    for k in ids:
+        if k not in cached:
+            misses += 1
+            if len(cached) < cap:
+                cached.add(k)
+    return misses
+
+
+@pytest.mark.skipif(lcs is None, reason="libcachesim not installed")
+@pytest.mark.parametrize("ratio", [1.0, 0.5, 0.25])
+def test_libcachesim_clockpro_never_evicts(ratio):
+    """libCacheSim's ClockPro admits a miss only while cold pages < init_ratio_cold x size and
+    never evicts (the C default ratio 1, the binding's 0.5): its misses are those of keeping the
+    first ratio x size distinct objects (clockpro module docstring, difference 1)."""
+    rng = np.random.default_rng(7)
+    w = 1.0 / np.arange(1, 3001) ** 0.9
+    pages = (rng.choice(3000, size=20_000, p=w / w.sum()) * 5 + 1).tolist()
+    for size in (64, 500):
+        lcs_misses = len(pages) - sum(lcs_hits("ClockPro", pages, size, init_ratio_cold=ratio))
+        assert lcs_misses == _first_distinct_kept(pages, int(size * ratio))
+        d = rmapsim.run(from_pages(np.array(pages)), cache_mode=True, frames=size,
+                        policy="clock-pro").to_dict()
+        assert d["misses"] < lcs_misses
 
 
 # ---- both: the kernel's invariants under random workloads ---------------------------------------
