@@ -422,12 +422,24 @@ def test_random_kernel_workloads_keep_invariants(evs, policy, frames, swap, geom
     assert r.to_dict()["integrity_errors"] == 0
 
 
-@settings(max_examples=30, deadline=None)
+@pytest.mark.parametrize("policy", ["lirs", "clock-pro"])
+@pytest.mark.parametrize("frames", [1, 2, 3])
+def test_tiny_memories(policy, frames):
+    """One frame: L_lirs = 0. A page made LIR by a hit must still be reclaimable (S is pruned
+    before its bottom LIR page is demoted); found by the random test below."""
+    d = rmapsim.run(from_pages(np.array([2, 0, 0, 1, 3, 3, 2, 1, 0])), frames=frames,
+                    cache_mode=True, policy=policy, check=True, check_every=1).to_dict()
+    assert d["references"] == 9 and d["oom_kills"] == 0 and d["integrity_errors"] == 0
+    assert d["misses"] >= 4
+
+
+@settings(max_examples=60, deadline=None)
 @given(pages=hst.lists(hst.integers(0, 40), min_size=1, max_size=400),
        writes=hst.lists(hst.booleans(), min_size=400, max_size=400),
        frames=hst.integers(1, 30), policy=hst.sampled_from(["lirs", "clock-pro"]))
 def test_random_cache_mode_traces_lose_nothing(pages, writes, frames, policy):
     d = rmapsim.run(from_pages(np.array(pages), np.array(writes[:len(pages)])), frames=frames,
                     cache_mode=True, policy=policy, check=True, check_every=1).to_dict()
-    assert d["integrity_errors"] == 0
+    assert d["integrity_errors"] == 0 and d["oom_kills"] == 0
+    assert d["references"] == len(pages)
     assert d["misses"] >= len(set(pages))

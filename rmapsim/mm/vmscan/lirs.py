@@ -246,6 +246,9 @@ def _evict_lir(st, busy):
     """evictLIR: the bottom of S (an LIR page) becomes a resident HIR page at the end of Q,
     after the front of Q is freed if Q is full; then prune. False if there is no LIR page."""
     b = st.list_head[S]
+    if b >= 0 and not _is_lir(st, b):
+        _prune(st)                    # S not pruned yet (no LIR page had been at its bottom)
+        b = st.list_head[S]
     if b < 0 or not _is_lir(st, b):
         return False
     st.pol_g[P_LC] -= 1
