@@ -443,3 +443,4 @@ def test_random_cache_mode_traces_lose_nothing(pages, writes, frames, policy):
     assert d["integrity_errors"] == 0 and d["oom_kills"] == 0
     assert d["references"] == len(pages)
     assert d["misses"] >= len(set(pages))
+    assert d["misses"] == d["faults"] - d["wp_reuse_faults"]
