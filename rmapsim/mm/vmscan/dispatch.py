@@ -8,6 +8,8 @@ from rmapsim.jit import kernel
 from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan import mglru, splitlru
+from rmapsim.mm.vmscan import lirs
+from rmapsim.mm.vmscan import clockpro
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 
@@ -36,6 +38,10 @@ def page_added(st, frame):
         splitlru.page_added(st, frame)
     elif p == mglru.ID:
         mglru.page_added(st, frame)
+    elif p == lirs.ID:
+        lirs.page_added(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_added(st, frame)
 
 
 @kernel
@@ -49,6 +55,8 @@ def page_accessed(st, frame):
         lru.page_accessed(st, frame)
     elif p == opt.ID:
         opt.page_accessed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_accessed(st, frame)
 
 
 @kernel
@@ -72,6 +80,10 @@ def page_removed(st, frame):
         splitlru.page_removed(st, frame)
     elif p == mglru.ID:
         mglru.page_removed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_removed(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -94,6 +106,10 @@ def reclaim(st, nr_to_free):
         return splitlru.reclaim(st, nr_to_free)
     if p == mglru.ID:
         return mglru.reclaim(st, nr_to_free)
+    if p == lirs.ID:
+        return lirs.reclaim(st, nr_to_free)
+    if p == clockpro.ID:
+        return clockpro.reclaim(st, nr_to_free)
     return 0
 
 
