@@ -99,7 +99,7 @@ class _OneProcess:
         if other.any():
             i = int(np.argmax(other))
             op, pid = OP_NAMES[min(int(chunk["op"][i]), len(OP_NAMES) - 1)], int(chunk["pid"][i])
-            what = (f"{op} event of pid {pid}" if chunk["op"][i] > OP_WRITE
+            what = (f"a {op} event (pid {pid})" if chunk["op"][i] > OP_WRITE
                     else f"a reference of a second process (pid {pid}, after pid {self.pid})")
             raise TraceError(self.path, f"the {self.format} format holds the page references of "
                              f"one process only, and event {self.index + i} is {what}; write "
