@@ -43,6 +43,9 @@ PAGE_MAX = (1 << 52) - 1
 REGION = np.dtype([("start", "<u8"), ("end", "<u8"), ("nr", "<u4")])
 assert REGION.itemsize == 20
 ZLIB_HEADS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+# The expansion of a large record is enormous (every page of every region, nr_accesses times
+# per snapshot): past this many references it is an error rather than hours of replay.
+MAX_REFERENCES = 1 << 32
 
 
 def looks_like_damon(head: bytes) -> bool:
@@ -209,6 +212,7 @@ class DamonReader:
 
     def _expand(self, src, size):
         """``(regions, where, refs)`` pieces, each at most ``size`` references."""
+        total = 0
         for regs, where in self.snapshots(src):
             regs = regs[regs["end"] > regs["start"]]
             self._check(regs, where)
@@ -217,6 +221,13 @@ class DamonReader:
             first = regs["start"] >> np.uint64(PAGE_SHIFT)
             npages = ((regs["end"] - regs["start"] + np.uint64(PAGE - 1)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
             nr = regs["nr"].astype(np.int64)
+            total += sum(int(a) * int(b) for a, b in zip(npages, nr))
+            if total > MAX_REFERENCES:
+                msg = (f"the expansion passes {MAX_REFERENCES:,} page references at this "
+                       "snapshot: too large a record to replay page by page")
+                if isinstance(where, str):
+                    raise TraceError(self.path, f"{where}: {msg}")
+                raise TraceError(self.path, msg, offset=where)
             for k in range(int(nr.max())):
                 live = np.flatnonzero(nr > k)
                 counts = npages[live]
