@@ -214,8 +214,8 @@ class DamonReader:
         """``(regions, where, refs)`` pieces, each at most ``size`` references."""
         total = 0
         for regs, where in self.snapshots(src):
-            regs = regs[regs["end"] > regs["start"]]
             self._check(regs, where)
+            regs = regs[regs["end"] > regs["start"]]
             if not len(regs):
                 continue
             first = regs["start"] >> np.uint64(PAGE_SHIFT)
