@@ -7,6 +7,7 @@ Public API::
     from_events(array) -> Trace
     write_trace(path, trace_or_chunks, format="native", *, bare=None, info=None) -> int
     FORMATS: dict format name -> one-line description; READABLE, WRITABLE: format names
+    open_trace(..., csv_spec="obj=2,op=3,header=1,sep=,")   # csv column spec
 
 Formats and their sources are described in ``docs/trace-format.md``.
 """
