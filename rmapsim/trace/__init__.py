@@ -2,12 +2,11 @@
 
 Public API::
 
-    open_trace(path, format=None, *, instructions=True) -> Trace
+    open_trace(path, format=None, *, instructions=True, csv_spec=None) -> Trace
     from_pages(pages, writes=None) -> Trace
     from_events(array) -> Trace
     write_trace(path, trace_or_chunks, format="native", *, bare=None, info=None) -> int
     FORMATS: dict format name -> one-line description; READABLE, WRITABLE: format names
-    open_trace(..., csv_spec="obj=2,op=3,header=1,sep=,")   # csv column spec
 
 Formats and their sources are described in ``docs/trace-format.md``.
 """
