@@ -318,3 +318,24 @@ def test_mmap_in_source_named_in_error(tmp_path):
     with pytest.raises(TraceError, match="event 2 is a MMAP event"):
         write_trace(tmp_path / "x.pages", from_events(ev), "rwpages")
     assert not list(tmp_path.iterdir())
+
+
+def test_csv_fast_and_careful_paths_agree(tmp_path, monkeypatch):
+    from rmapsim.trace import csvtrace, textscan
+    rng = np.random.default_rng(8)
+    rows = ["time,page,op"]
+    for n in range(3000):
+        page = int(rng.integers(0, 1 << 40))
+        form = rng.integers(0, 6)
+        cell = [str(page), hex(page), f'"{page}"', f" {page} ", str(page).zfill(19), str(page)][form]
+        op = ["R", "w", "read", "SET", "W ", "r"][rng.integers(0, 6)]
+        rows.append(f"{n},{cell},{op}" + ("\r" if n % 7 == 0 else "") + ("\n# note" if n % 13 == 0 else ""))
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    fast = open_trace(path).read_all()
+    monkeypatch.setattr(csvtrace.CsvReader, "scan", lambda self, src, size, check=True: textscan.scan(
+        src, csvtrace.python_lines, (), size, slow=self._parser()))
+    careful = open_trace(path)
+    assert np.array_equal(careful.read_all(), fast) and len(fast) == 3000
+    last = 1 + 3000 + len(range(0, 2999, 13))           # header, rows, '# note' lines before
+    assert careful.locate(2999) == open_trace(path).locate(2999) == f"line {last}"

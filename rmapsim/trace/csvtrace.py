@@ -28,10 +28,11 @@ from numba import njit
 
 from rmapsim.errors import ConfigError
 from rmapsim.trace.events import OP_READ, OP_WRITE, PAGE_SHIFT
-from rmapsim.trace.lexer import E_OK, E_SLOW
+from rmapsim.trace.lexer import DEC_DIGIT, E_OK, E_SLOW, HEX_DIGIT
 from rmapsim.trace.textscan import LineReader, scan
 
 PAGE_MAX = (1 << 52) - 1
+PAGE_MAX_U = np.uint64(PAGE_MAX)
 SEP_NAMES = {"comma": ",", "tab": "\t", "space": " ", "semicolon": ";", "pipe": "|"}
 OBJ_NAMES = ("page", "obj", "obj_id", "objid", "object", "id", "addr", "address", "block",
              "lbn", "key", "page_number")
@@ -125,6 +126,56 @@ def _number(token: str, what: str) -> int:
 
 
 @njit(cache=True, nogil=True)
+def csv_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, sep, objcol, opcol, byte, header):
+    """The usual row: plain decimal or 0x-hex obj field, op field one of R r W w. Any other line
+    (the header, blanks, comments, quotes, words, errors) goes to the Python parser."""
+    need = max(objcol, opcol)
+    while pos < end and n < cap:
+        if line == 1 and header:
+            return n, pos, line, E_SLOW
+        i, col, v, o, ok, got_op = pos, 1, np.uint64(0), OP_READ, True, opcol == 0
+        while True:
+            j = i
+            while j < end and a[j] != sep and a[j] != 10:
+                j += 1
+            k = j
+            if k > i and a[k - 1] == 13 and (j == end or a[j] == 10):
+                k -= 1
+            if col == objcol:
+                h = k - i > 2 and a[i] == 48 and (a[i + 1] == 120 or a[i + 1] == 88)
+                t = i + 2 if h else i
+                if k == t or k - t > (16 if h else 19):
+                    ok = False
+                for q in range(t, k):
+                    d = HEX_DIGIT[a[q]] if h else DEC_DIGIT[a[q]]
+                    if d == 255:
+                        ok = False
+                        break
+                    v = v * np.uint64(16 if h else 10) + np.uint64(d)
+            elif col == opcol:
+                c = a[i] if k - i == 1 else 0
+                if c == 82 or c == 114:
+                    got_op = True
+                elif c == 87 or c == 119:
+                    got_op, o = True, OP_WRITE
+                else:
+                    ok = False
+            if not ok or j >= end or a[j] == 10:
+                break
+            i = j + 1
+            col += 1
+        if not ok or col < need or not got_op or (not byte and v > PAGE_MAX_U):
+            return n, pos, line, E_SLOW
+        op[n] = o
+        addr[n] = v if byte else v << np.uint64(PAGE_SHIFT)
+        lines[n] = line
+        n += 1
+        pos = j + 1
+        line += 1
+    return n, pos, line, E_OK
+
+
+@njit(cache=True, nogil=True)
 def python_lines(a, pos, end, op, pid, addr, lines, n, cap, line):
     """Hand every line to the Python parser (``scan``'s slow path)."""
     if pos < end and n < cap:
@@ -197,7 +248,10 @@ class CsvReader(LineReader):
         return parse
 
     def scan(self, src, size, check=True):
-        return scan(src, python_lines, (), size, slow=self._parser())
+        if self.spec.sep == " ":                  # runs of blanks: Python's split()
+            return scan(src, python_lines, (), size, slow=self._parser())
+        options = (ord(self.spec.sep), self.obj, self.op, self.unit == "byte", self.skip_header)
+        return scan(src, csv_kernel, options, size, slow=self._parser())
 
 
 def encode(chunk: np.ndarray) -> bytes:
