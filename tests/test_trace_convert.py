@@ -224,6 +224,11 @@ def test_damon_json_records(tmp_path, compressed):
     path.write_bytes(zlib.compress(data) if compressed else data)
     ev = open_trace(path).read_all()                   # detected from the content
     assert (ev["addr"] >> np.uint64(12)).tolist() == _damo_replay(DAMON_SNAPSHOTS)
+    for region in records[0]["snapshots"][0]["regions"]:     # the same in percent
+        region["nr_accesses"] = {"samples": None, "percent": region["nr_accesses"]["samples"] * 5}
+    path.write_bytes(json.dumps(records).encode())
+    ev = open_trace(path).read_all()                   # 20 samples per aggregation: 5 % each
+    assert (ev["addr"] >> np.uint64(12)).tolist() == _damo_replay(DAMON_SNAPSHOTS)
     records[0]["snapshots"][1]["regions"][1]["end"] = 0x10
     path.write_bytes(json.dumps(records).encode())
     with pytest.raises(TraceError, match="DAMON JSON record 0, snapshot 1, region 1: region end "

@@ -21,7 +21,9 @@ Inputs read (damo's ``--output_type``/``-f`` formats; gzip/xz/zstd on top as eve
   of one snapshot; such a final snapshot header with no data is skipped.
 - ``json`` and ``json_compressed`` (zlib): ``[{"target_id": ..., "intervals": ...,
   "snapshots": [{"start_time", "end_time", "regions": [{"start", "end", "nr_accesses":
-  {"samples": N, ...}, ...}]}]}]``; numbers may be JSON numbers or damo's raw number strings.
+  {"samples": N, ...}, ...}]}]}]``; numbers may be JSON numbers or damo's raw number strings;
+  ``nr_accesses`` given only in ``percent`` is converted as damo does, with the record's
+  ``intervals``: ``samples = int(percent * (aggr_us / sample_us) / 100)``.
 
 Errors give the byte offset of the bad field (binary) or the record/snapshot/region path (JSON).
 """
@@ -170,11 +172,26 @@ class DamonReader:
                     raise TraceError(self.path, f"{wr}: not an object")
                 nr = reg.get("nr_accesses")
                 if isinstance(nr, dict):
-                    nr = nr.get("samples")
+                    if nr.get("samples") is None and nr.get("percent") is not None:
+                        nr = self._samples_of_percent(rec, nr["percent"], wr)
+                    else:
+                        nr = nr.get("samples")
                 regs[r] = (_json_number(self.path, reg.get("start"), f"{wr}: start", 64),
                            _json_number(self.path, reg.get("end"), f"{wr}: end", 64),
                            _json_number(self.path, nr, f"{wr}: nr_accesses samples", 32))
             yield regs, w
+
+    def _samples_of_percent(self, rec, percent, where):
+        """damo's conversion: samples = percent * (aggr / sample) / 100, truncated."""
+        iv = rec.get("intervals")
+        if not isinstance(iv, dict):
+            raise TraceError(self.path, f"{where}: nr_accesses in percent and no intervals")
+        sample = _json_number(self.path, iv.get("sample_us"), f"{where}: intervals sample_us", 64)
+        aggr = _json_number(self.path, iv.get("aggr_us"), f"{where}: intervals aggr_us", 64)
+        pct = _json_number(self.path, percent, f"{where}: nr_accesses percent", 32)
+        if sample == 0:
+            raise TraceError(self.path, f"{where}: intervals sample_us is 0")
+        return int(pct * (aggr / sample) / 100)
 
     def snapshots(self, src):
         return self._json_snapshots(src) if self.kind != "binary" else self._binary_snapshots(src)
@@ -182,22 +199,19 @@ class DamonReader:
     # --- expansion -------------------------------------------------------------------------
 
     def _check(self, regs, where):
+        """A region must not end before it starts (pages never pass 2^52: addresses are u64)."""
         bad = np.flatnonzero(regs["end"] < regs["start"])
-        for i, msg in ((bad, "region end before its start"),
-                       (np.flatnonzero(((regs["end"] - np.uint64(1)) >> np.uint64(PAGE_SHIFT)) > PAGE_MAX),
-                        "region beyond the largest page (2^52)")):
-            if len(i):
-                r = regs[i[0]]
-                text = f"{msg}: [{int(r['start']):#x}, {int(r['end']):#x})"
-                if isinstance(where, str):
-                    raise TraceError(self.path, f"{where}, region {int(i[0])}: {text}")
-                raise TraceError(self.path, text, offset=where + int(i[0]) * REGION.itemsize)
+        if len(bad):
+            r = regs[bad[0]]
+            text = f"region end before its start: [{int(r['start']):#x}, {int(r['end']):#x})"
+            if isinstance(where, str):
+                raise TraceError(self.path, f"{where}, region {int(bad[0])}: {text}")
+            raise TraceError(self.path, text, offset=where + int(bad[0]) * REGION.itemsize)
 
     def ref_chunks(self, src, size):
         """Compact references ``page << 1`` of the expansion, chunks of at most ``size``."""
         buf, fill = np.empty(size, np.uint64), 0
-        for regs, where, refs in self._expand(src, size):
-            del regs, where
+        for _, _, refs in self._expand(src, size):
             k = 0
             while k < len(refs):
                 take = min(size - fill, len(refs) - k)
