@@ -39,7 +39,8 @@ _COMPRESS = {"": lambda d: d, ".gz": gzip.compress, ".xz": lzma.compress,
              ".zst": lambda d: zstandard.ZstdCompressor().compress(d)}
 _settings = settings(max_examples=int(os.environ.get("RMAPSIM_FUZZ_EXAMPLES", 60)), deadline=None,
                      suppress_health_check=list(HealthCheck))
-_LOCATED = re.compile(r"rmapsim: error: (?P<path>.+?)(?::(?P<line>\d+): |: byte offset \d+: |: DAMON JSON record \d+)")
+_LOCATED = re.compile(r"rmapsim: error: (?P<path>.+?)"
+                      r"(?::(?P<line>\d+): |: byte offset \d+: |: DAMON JSON record \d+)")
 
 
 def _cli(*argv) -> tuple[int, str]:

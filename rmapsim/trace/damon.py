@@ -233,7 +233,9 @@ class DamonReader:
             if not len(regs):
                 continue
             first = regs["start"] >> np.uint64(PAGE_SHIFT)
-            npages = ((regs["end"] - regs["start"] + np.uint64(PAGE - 1)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
+            size_b = regs["end"] - regs["start"]          # damo: range(start, end, 4096)
+            npages = ((size_b >> np.uint64(PAGE_SHIFT))
+                      + ((size_b & np.uint64(PAGE - 1)) != 0)).astype(np.int64)
             nr = regs["nr"].astype(np.int64)
             total += sum(int(a) * int(b) for a, b in zip(npages, nr))
             if total > MAX_REFERENCES:

@@ -32,7 +32,6 @@ from rmapsim.trace.events import OP_READ, OP_WRITE
 from rmapsim.trace.lexer import (E_FULL, E_OK, E_PAGE, E_SIZE, E_SYNTAX, E_TOO_BIG, NL, PAGE_MAX,
                                  DEC_DIGIT, HEX_DIGIT,
                                  line_end, parse_dec, parse_field, parse_hex, skip_blank, skip_line)
-from rmapsim.trace.lexer import CR as CR_, SP as SP_, TAB as TAB_
 from rmapsim.trace.textscan import LineReader, scan
 
 SHIFT = np.uint64(12)
@@ -193,8 +192,6 @@ def vmsim_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
             return n, pos, line, E_SYNTAX
         c = a[j]
         if c != 82 and c != 114 and c != 87 and c != 119:
-            return n, pos, line, E_SYNTAX
-        if j + 1 < end and a[j + 1] != SP_ and a[j + 1] != TAB_ and a[j + 1] != CR_ and a[j + 1] != NL and a[j + 1] != 35:
             return n, pos, line, E_SYNTAX
         i = line_end(a, j + 1, end, True)
         if i < 0:
