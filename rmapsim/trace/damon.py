@@ -125,7 +125,7 @@ class DamonReader:
                 b, at = read(4, "the number of regions")
                 nreg = struct.unpack("<I", b)[0]
                 start = src.pos
-                data = src.read(nreg * REGION.itemsize)
+                data = _read_upto(src, nreg * REGION.itemsize)     # nr_regions may be garbage
                 if len(data) != nreg * REGION.itemsize:
                     if nreg == 1 and not data:          # damo's fake last snapshot
                         return
@@ -272,6 +272,18 @@ class DamonReader:
                     return f"byte offset {where}" if not isinstance(where, str) else where
                 seen += len(refs)
         return f"event {index} (past the end: the trace has {seen} events)"
+
+
+def _read_upto(src, n: int) -> bytes:
+    """``n`` bytes, or fewer at the end of the data, read 4 MiB at a time."""
+    parts, left = [], n
+    while left:
+        b = src.read(min(left, 1 << 22))
+        parts.append(b)
+        left -= len(b)
+        if len(b) < min(left + len(b), 1 << 22):
+            break
+    return b"".join(parts)
 
 
 def _read_all(src) -> bytes:
