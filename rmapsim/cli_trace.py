@@ -41,15 +41,13 @@ def _open(path, fmt, csv_spec, instructions=True):
 
 def cmd_convert(a) -> int:
     from rmapsim.trace import write_trace
-    from rmapsim.trace.compress import split_suffix
     from rmapsim.trace.formats import canonical, format_from_name
     to = canonical(a.to) if a.to else format_from_name(a.output)
     if to is None:
         raise ConfigError(f"cannot tell the output format from the name {a.output!r}: "
                           "give --to FORMAT (see `rmapsim formats`)")
-    if os.path.abspath(split_suffix(a.input)[0]) == os.path.abspath(split_suffix(a.output)[0]) \
-            and os.path.abspath(a.input) == os.path.abspath(a.output):
-        raise ConfigError("the output file is the input file")
+    if os.path.exists(a.output) and os.path.samefile(a.input, a.output):
+        raise ConfigError(f"{a.output} is the input file: give another output name")
     trace = _open(a.input, a.from_, a.csv_spec, not a.no_instructions)
     info = {}
     n = write_trace(a.output, trace, to, info=info)

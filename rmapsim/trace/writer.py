@@ -98,7 +98,8 @@ class _OneProcess:
         other = (chunk["op"] > OP_WRITE) | (chunk["pid"] != self.pid)
         if other.any():
             i = int(np.argmax(other))
-            op, pid = OP_NAMES[min(int(chunk["op"][i]), len(OP_NAMES) - 1)], int(chunk["pid"][i])
+            code, pid = int(chunk["op"][i]), int(chunk["pid"][i])
+            op = OP_NAMES[code] if code < len(OP_NAMES) else f"op-{code}"
             what = (f"a {op} event (pid {pid})" if chunk["op"][i] > OP_WRITE
                     else f"a reference of a second process (pid {pid}, after pid {self.pid})")
             raise TraceError(self.path, f"the {self.format} format holds the page references of "
