@@ -121,7 +121,7 @@ def _compare_source(a):
 
 def cmd_compare(a) -> int:
     from rmapsim.sim import compare as cmp
-    policies = cmp.parse_policies(a.policies)
+    policies = cmp.with_baseline(cmp.parse_policies(a.policies), a.relative_to)
     params = _params(a.param)
     cmp.split_params(policies, params)
     if a.plot and not a.plot.lower().endswith(".png"):
@@ -132,7 +132,7 @@ def cmd_compare(a) -> int:
     results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
                           params=params, cache_mode=a.cache_mode, machine=machine,
                           check=a.check, progress=True, timeline=bool(a.plot))
-    rs = cmp.rows(results)
+    rs = cmp.rows(results, a.relative_to)
     if a.csv and a.csv != "-":
         cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
     if a.plot:
@@ -153,13 +153,24 @@ def cmd_compare(a) -> int:
 
 def cmd_policies(a) -> int:
     from rmapsim.mm.vmscan import POLICIES
-    for name, mod in POLICIES.items():
-        print(f"{name}  [{mod.KIND}]  {mod.MODELS}")
-        if not mod.PARAMS:
-            print("    (no parameters)")
-        for p, (default, help_) in mod.PARAMS.items():
-            print(f"    --param {p}={default}  {help_}")
+    print("realistic: sees what a kernel sees (accessed/dirty bits, page flags, faults); "
+          "reference: given what no kernel has, every reference or the future")
+    for kind in ("realistic", "reference"):
+        for name, mod in POLICIES.items():
+            if mod.KIND == kind:
+                _describe_policy(name, mod)
     return 0
+
+
+def _describe_policy(name, mod) -> None:
+    sees = ""
+    if mod.KIND == "reference":
+        sees = " (knows the future)" if getattr(mod, "FUTURE", False) else " (sees every reference)"
+    print(f"{name}  [{mod.KIND}{sees}]  {mod.MODELS}")
+    if not mod.PARAMS:
+        print("    (no parameters)")
+    for p, (default, help_) in mod.PARAMS.items():
+        print(f"    --param {p}={default}  {help_}")
 
 
 def cmd_formats(a) -> int:
@@ -235,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--policies", required=True, metavar="A,B,...",
                    help="comma-separated reclaim policies (see `rmapsim policies`)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
+    c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
+                   "brought a page in) and misses as a multiple of POLICY's (run too if not "
+                   "listed), e.g. opt: the distance from the optimum")
     cmem = c.add_mutually_exclusive_group()
     cmem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
     cmem.add_argument("--frames", metavar="N", type=int, help="RAM in 4 KiB frames")

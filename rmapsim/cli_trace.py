@@ -1,4 +1,4 @@
-"""``rmapsim trace convert|info``: the trace group of the command line.
+"""``rmapsim trace convert|info|record``: the trace group of the command line.
 
 ``add_parser(subparsers)`` (called by ``cli.build_parser``) creates the ``trace`` command and
 its own sub-command parsers, and returns those. Another module adds a sub-command to the group
@@ -91,7 +91,8 @@ def _common(p):
 
 def add_parser(subparsers):
     """Create ``rmapsim trace`` under ``subparsers``; returns the group's own subparsers."""
-    t = subparsers.add_parser("trace", help="convert traces between formats, describe a trace")
+    t = subparsers.add_parser("trace", help="convert traces between formats, describe a trace, "
+                              "record a program's trace")
     sub = t.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")
 
     c = sub.add_parser("convert", help="convert a trace to another format (compressed per a "
@@ -117,6 +118,7 @@ def add_parser(subparsers):
     _common(i)
     i.set_defaults(func=cmd_info)
 
-    for fn in REGISTRARS:
+    from rmapsim.record import add_parser as add_record     # `rmapsim trace record`
+    for fn in [add_record] + REGISTRARS:
         fn(sub)
     return sub
