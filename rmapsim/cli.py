@@ -1,4 +1,4 @@
-"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats|trace``.
+"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats|snapshot|trace``.
 
 Exit status: 0 done; 1 check mode found lost data or a broken invariant (the result is still
 printed, the violation follows on stderr); 2 a mistake in the input or the options (one line on
@@ -57,10 +57,33 @@ def _finish(result, as_json, out) -> int:
 
 def cmd_run(a) -> int:
     import rmapsim
+    if a.trace is None and a.from_snapshot is None:
+        raise ConfigError("run needs a TRACE (or --from-snapshot FILE to start from a snapshot)")
     result = rmapsim.run(a.trace, format=a.format, mem=a.mem, frames=a.frames, policy=a.policy,
                          params=_params(a.param), cache_mode=a.cache_mode, machine=a.machine,
-                         check=a.check, progress=True)
+                         check=a.check, progress=True, from_snapshot=a.from_snapshot)
+    if a.from_snapshot is not None:
+        from rmapsim.sim.snapshot import format_report
+        if a.trace is None:          # no trace: the loaded state and its agreement are the result
+            import json
+            _emit(json.dumps(result.snapshot) if a.json else format_report(result.snapshot),
+                  a.output)
+            return 0
+        print(format_report(result.snapshot), file=sys.stderr)
     return _finish(result, a.json, a.output)
+
+
+def cmd_snapshot(a) -> int:
+    from rmapsim.sim import snapshot
+    snap = snapshot.capture(attempts=a.attempts)
+    snapshot.save(a.output, snap)
+    h = snap["header"]
+    print(f"{a.output}: {h['processes']} processes, {h['vmas']} vmas, {h['ptes']} ptes, "
+          f"{h['frames']} frames captured in {h['seconds']} s (attempt {h['attempt']} of "
+          f"{a.attempts}; {h['changed_frames']} frames changed count meanwhile; ptes agree with "
+          f"kpagecount on {100 * h['quick_agreement']:.2f}% of frames); load it with "
+          f"`rmapsim run --from-snapshot {a.output}`", file=sys.stderr)
+    return 0
 
 
 def cmd_demo(a) -> int:
@@ -199,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="replay a trace on a simulated machine",
                        epilog=_run_epilog())
-    r.add_argument("trace", metavar="TRACE", help="trace file (format detected, or --format)")
+    r.add_argument("trace", metavar="TRACE", nargs="?", help="trace file (format detected, or "
+                   "--format); optional with --from-snapshot")
+    r.add_argument("--from-snapshot", metavar="FILE", help="start from a live-machine snapshot "
+                   "(`rmapsim snapshot`); without TRACE, report the loaded state and its "
+                   "agreement with the kernel's kpagecount")
     r.add_argument("--format", help="trace format (see `rmapsim formats`)")
     mem = r.add_mutually_exclusive_group()
     mem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
@@ -270,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", metavar="FILE.png", help="also draw the comparison as bar charts")
     c.add_argument("-o", "--output", metavar="FILE", help="write the table (or JSON) to FILE")
     c.set_defaults(func=cmd_compare)
+
+    sn = sub.add_parser("snapshot", help="capture the running Linux system (root) as a "
+                        "starting state for `run --from-snapshot`")
+    sn.add_argument("-o", "--output", metavar="FILE", required=True,
+                    help="snapshot file to write (atomically; .npz)")
+    sn.add_argument("--attempts", type=int, default=3, metavar="N",
+                    help="capture up to N times while the machine changes too much during a "
+                    "capture (its ptes agree with kpagecount on < 99.8%% of frames), keeping "
+                    "the best (default 3)")
+    sn.set_defaults(func=cmd_snapshot)
 
     sub.add_parser("policies", help="list the reclaim policies and their parameters"
                    ).set_defaults(func=cmd_policies)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmapsim.errors import TraceError
+from rmapsim.errors import ConfigError, TraceError
 from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
@@ -53,6 +53,11 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
     pol = get_policy(policy)
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
+    return _boot_state(pol, pvals, m, check)
+
+
+def _boot_state(pol, pvals, m, check):
+    """``boot`` once the policy and the Machine are known."""
     st = new_state(m, pol.ID, pvals, check)
     s = as_struct(st)
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
@@ -65,7 +70,8 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
 
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
-        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False) -> Result:
+        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False,
+        from_snapshot=None) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
@@ -74,9 +80,24 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     it in ``violation`` (and ``integrity_errors`` = 1).
 
     With ``timeline`` the Result's ``timeline`` holds the counters and free memory sampled every
-    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time."""
-    pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
-                                cache_mode=cache_mode, machine=machine, check=check)
+    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time.
+
+    With ``from_snapshot`` (a file of ``rmapsim snapshot``) the machine starts in the captured
+    state (``sim/snapshot.py``) and ``trace``, which may then be None, replays on top; the
+    Result's ``snapshot`` attribute holds the load report (agreement with kpagecount)."""
+    loaded = None
+    if from_snapshot is not None:
+        from rmapsim.sim.snapshot import load
+        pol, pvals, m, st, s, loaded = load(from_snapshot, policy=policy, params=params,
+                                            mem=mem, frames=frames, machine=machine,
+                                            check=check, cache_mode=cache_mode)
+        if trace is None:
+            return _snapshot_result(Result(
+                counters=_counters(st), machine=m, policy=pol.NAME,
+                params=dict(zip(pol.PARAMS, pvals)), trace="-"), loaded)
+    else:
+        pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
+                                    cache_mode=cache_mode, machine=machine, check=check)
     t = _as_trace(trace, format)
     if t.bare:
         setup_bare(s)
@@ -93,6 +114,10 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         if getattr(pol, "FUTURE", False) and t.bare and t.has_next:
             source = stored_next_use(t, chunk_events)
         elif getattr(pol, "FUTURE", False):
+            if loaded is not None and not t.bare:
+                raise ConfigError(f"policy {pol.NAME} needs every page's next use, which a "
+                                  f"first replay finds from the trace alone: on a snapshot it "
+                                  f"takes a bare page trace, not an event trace")
             keys = None if t.bare else _page_identities(t, chunk_events, dict(
                 params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
             source = chunk_next_use(chunks, t.bare, keys)
@@ -116,11 +141,25 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
             st.cnt[COUNTERS.index("integrity_errors")] += 1
             violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
+    result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
+                    params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
+                    timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return _snapshot_result(result, loaded) if loaded is not None else result
+
+
+def _counters(st):
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
     counters["references"] = counters["reads"] + counters["writes"]
-    return Result(counters=counters, machine=m, policy=pol.NAME,
-                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
-                  timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return counters
+
+
+def _snapshot_result(result, loaded):
+    r = loaded.report
+    result.extra.update(snapshot=loaded.path, snapshot_frames_mapped=r["frames_mapped"],
+                        snapshot_frames_agreeing=r["frames_agreeing"],
+                        snapshot_agreement=round(r["agreement"], 6))
+    result.snapshot = r
+    return result
 
 
 def _replay_chunk(st, s, t, replay, ev, nxt, base, check_every):
