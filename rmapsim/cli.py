@@ -1,4 +1,4 @@
-"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats|snapshot``.
+"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats|snapshot|trace``.
 
 Exit status: 0 done; 1 check mode found lost data or a broken invariant (the result is still
 printed, the violation follows on stderr); 2 a mistake in the input or the options (one line on
@@ -197,10 +197,12 @@ def _describe_policy(name, mod) -> None:
 
 
 def cmd_formats(a) -> int:
-    from rmapsim.trace import FORMATS, WRITABLE
+    from rmapsim.trace import FORMATS, READABLE, WRITABLE
     width = max(map(len, FORMATS))
+    print(f"{'format':<{width}}  read  write  description")
     for name, desc in FORMATS.items():
-        print(f"{name:<{width}}  {desc}{'  [writable]' if name in WRITABLE else ''}")
+        print(f"{name:<{width}}  {'yes' if name in READABLE else 'no':<4}  "
+              f"{'yes' if name in WRITABLE else 'no':<5}  {desc}")
     print("any of them may be gzip, xz or zstd compressed; see docs/trace-format.md")
     return 0
 
@@ -309,13 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("policies", help="list the reclaim policies and their parameters"
                    ).set_defaults(func=cmd_policies)
     sub.add_parser("formats", help="list the trace formats").set_defaults(func=cmd_formats)
-
-    # local registration for the record branch; the lead wires rmapsim.record.add_parser into
-    # the `trace` group of rmapsim/cli_trace.py instead
-    t = sub.add_parser("trace", help="trace tools")
-    tsub = t.add_subparsers(dest="trace_command", required=True, metavar="TRACE_COMMAND")
-    from rmapsim.record import add_parser as add_record_parser
-    add_record_parser(tsub)
+    from rmapsim import cli_trace
+    cli_trace.add_parser(sub)
     return p
 
 
