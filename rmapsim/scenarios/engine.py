@@ -39,6 +39,7 @@ O_RANDOM, O_ASC, O_DESC = 0, 1, 2
 ORDERS = {"random": O_RANDOM, "ascending": O_ASC, "descending": O_DESC}
 BATCH_REFS = 1 << 22          # expected references per generated batch
 SLICE, BLOCK = 1, 2
+RUNAWAY = 1e10
 
 
 class Region:
@@ -618,9 +619,14 @@ class Engine:
         yield from self.wait(p, 0)
         self.exit(p)
 
-    def wait(self, p, limit):
-        while p.nchildren > limit:
-            p.wait_limit = limit
+    def wait(self, p, limit, kids=None):
+        """Block until at most ``limit`` children are alive (of ``kids`` if given)."""
+        def done():
+            if kids is None:
+                return p.nchildren <= limit
+            return sum(c.alive for c in kids) <= limit
+        while not done():
+            p.wait_limit = done
             yield BLOCK
         p.wait_limit = None
 
@@ -635,7 +641,7 @@ class Engine:
         if par is not None:
             par.nchildren -= 1
             par.children.remove(p)
-            if par.alive and par.wait_limit is not None and par.nchildren <= par.wait_limit:
+            if par.alive and par.wait_limit is not None and par.wait_limit():
                 par.wait_limit = None
                 self.rq_add(par)
 
@@ -672,15 +678,18 @@ class Engine:
                 n = math.inf if count == "forever" else self.ival(count, p.vars)
                 jobs = None if a["jobs"] is None else self.ival(a["jobs"], p.vars, lo=1)
                 j = 0
+                kids = []
                 while j < n:
                     if jobs is not None:
                         yield from self.wait(p, jobs - 1)
                     if p.budget <= 0:
                         yield SLICE
-                    self.spawn(p, tmpl, j if a["index"] is None else self.ival(a["index"], p.vars))
+                    c = self.spawn(p, tmpl, j if a["index"] is None else self.ival(a["index"], p.vars))
+                    if a["wait"]:
+                        kids.append(c)
                     j += 1
                 if a["wait"]:
-                    yield from self.wait(p, 0)
+                    yield from self.wait(p, 0, kids)
             elif k == "wait":
                 yield from self.wait(p, 0)
             elif k == "exec":
@@ -732,6 +741,9 @@ class Engine:
         self.start(init)
         limit = self.limit
         while self.rq and (limit is None or self.now < limit):
+            if self.now > RUNAWAY:
+                raise ConfigError(f"{self.src}: more than {RUNAWAY:.0e} references and no end: "
+                                  f"a process loops forever; set scenario.refs or kill it")
             p = self.pick()
             p.budget = p.slice
             try:
