@@ -92,6 +92,7 @@ class Engine:
         self.run_default = float(spec.run)
         self.limit = None if spec.refs is None else self.val(spec.refs, self.base_vars)
         self.now = 0.0                      # expected references planned so far
+        self.nevents = 0                    # other events so far
         self.base_vars["now"] = 0.0
         # plan of the current batch
         self.it_pid, self.it_mix, self.it_runs, self.it_start = [], [], [], []
@@ -252,6 +253,7 @@ class Engine:
 
     # ---- plan primitives --------------------------------------------------------------------
     def single(self, op, pid=0, addr=0, length=0, file=0, arg=0, pgoff=0, flags=0):
+        self.nevents += 1
         self.singles.append((op, flags, 0, pid, addr, length, file, arg, pgoff))
         self.single_before.append(len(self.it_pid))
 
@@ -591,7 +593,8 @@ class Engine:
         pid = self.next_pid
         self.next_pid += 1
         vars_ = dict(parent.vars)
-        vars_["i"] = index
+        if index is not None:
+            vars_["i"] = index
         child = Proc(pid, tmpl, parent, vars_)
         child.regions = dict(parent.regions)
         child.next_mmap = parent.next_mmap
@@ -684,7 +687,13 @@ class Engine:
                         yield from self.wait(p, jobs - 1)
                     if p.budget <= 0:
                         yield SLICE
-                    c = self.spawn(p, tmpl, j if a["index"] is None else self.ival(a["index"], p.vars))
+                    if not a["numbered"]:
+                        idx = None                      # the child keeps the parent's i
+                    elif a["index"] is None:
+                        idx = j
+                    else:
+                        idx = self.ival(a["index"], p.vars)
+                    c = self.spawn(p, tmpl, idx)
                     if a["wait"]:
                         kids.append(c)
                     j += 1
@@ -740,18 +749,27 @@ class Engine:
         init.vars["i"] = 0
         self.start(init)
         limit = self.limit
+        idle = 0
         while self.rq and (limit is None or self.now < limit):
             if self.now > RUNAWAY:
                 raise ConfigError(f"{self.src}: more than {RUNAWAY:.0e} references and no end: "
                                   f"a process loops forever; set scenario.refs or kill it")
             p = self.pick()
             p.budget = p.slice
+            before = (self.now, self.nevents)
             try:
                 status = next(p.gen)
             except StopIteration:
                 status = BLOCK
             if status == BLOCK:
                 self.rq_remove(p)
+            if (self.now, self.nevents) == before:
+                idle += 1
+                if idle > 100_000:
+                    raise ConfigError(f"{self.src}: {p.tmpl['path']}: process {p.tmpl['name']} "
+                                      f"loops without making references or events")
+            else:
+                idle = 0
             if self.pending >= self.batch_refs or len(self.singles) >= self.batch_refs // 4:
                 yield self.flush()
         yield self.flush()

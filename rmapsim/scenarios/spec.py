@@ -604,6 +604,7 @@ class _Loader:
                 _err(_join(p, "fork"), f"{tgt!r} is init (the first process); it cannot be forked")
             a["proc"] = tgt
             a["count"] = _num(ph.get("count", 1), _join(p, "count"), scope, lo=0, forever=True)
+            a["numbered"] = "count" in ph or "index" in ph
             a["jobs"] = _opt_num(ph, "jobs", p, scope, lo=1, allow_dist=False)
             a["wait"] = _bool(ph, "wait", p)
             a["index"] = _opt_num(ph, "index", p, scope, lo=0)
