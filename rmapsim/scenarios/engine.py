@@ -37,7 +37,7 @@ KINDS = {"uniform": K_UNIFORM, "zipf": K_ZIPF, "hotcold": K_HOTCOLD, "sequential
          "loop": K_SWEEP, "stride": K_SWEEP}
 O_RANDOM, O_ASC, O_DESC = 0, 1, 2
 ORDERS = {"random": O_RANDOM, "ascending": O_ASC, "descending": O_DESC}
-BATCH_REFS = 1 << 22          # expected references per generated batch
+BATCH_REFS = 1 << 16          # expected references per generated batch (small: cache-friendly)
 SLICE, BLOCK = 1, 2
 RUNAWAY = 1e10
 
@@ -797,6 +797,20 @@ class Engine:
             if self.zipf_parts:
                 self.zipf_np = np.concatenate([cdf + g for g, cdf in enumerate(self.zipf_parts)])
                 self.zipf_offs = np.array(self.zipf_off, np.int64)
+                # guide tables: bucket b of group g (u in [b/K, (b+1)/K)) gives the rank of
+                # its low end, and whether a rank boundary falls inside it (then search)
+                guides, goff, gk, off = [], [], [], 0
+                for cdf in self.zipf_parts:
+                    k = min(8 * len(cdf), 1 << 22)
+                    lo = np.searchsorted(cdf, np.arange(k) / k, side="right")
+                    hi = np.searchsorted(cdf, np.arange(1, k + 1) / k, side="left")
+                    guides.append(np.where(lo == hi, lo, -1).astype(np.int32))
+                    goff.append(off)
+                    gk.append(k)
+                    off += k
+                self.zipf_guide = np.concatenate(guides)
+                self.zipf_goff = np.array(goff, np.int64)
+                self.zipf_gk = np.array(gk, np.float64)
             else:
                 self.zipf_np = np.zeros(1)
                 self.zipf_offs = np.zeros(1, np.int64)
@@ -838,8 +852,14 @@ class Engine:
                 if present[K_ZIPF]:
                     m = np.flatnonzero(kind == K_ZIPF)
                     g = C["param"][comp[m]].astype(np.int64)
-                    idx = np.searchsorted(self.zipf_np, u2[m] + g, side="right")
-                    rnd[m] = idx - self.zipf_offs[g]
+                    um = u2[m]
+                    r = self.zipf_guide[self.zipf_goff[g] + (um * self.zipf_gk[g]).astype(np.int64)]
+                    amb = np.flatnonzero(r < 0)
+                    if len(amb):
+                        ga = g[amb]
+                        r[amb] = np.searchsorted(self.zipf_np, um[amb] + ga, side="right") - \
+                            self.zipf_offs[ga]
+                    rnd[m] = r
                 if present[K_HOTCOLD]:
                     m = np.flatnonzero(kind == K_HOTCOLD)
                     cm = comp[m]
@@ -891,7 +911,9 @@ class Engine:
             firsts = np.cumsum(runs) - runs
             per_item = np.add.reduceat(L, firsts)
             raddr = np.repeat(addr, L)
-            raddr += (rng.integers(0, PAGE_SIZE // 8, R) * 8).astype(np.uint64)
+            off = rng.integers(0, PAGE_SIZE // 8, R, dtype=np.uint64)
+            off <<= np.uint64(3)
+            raddr += off
             wp = C["write"][comp]
             if (wp > 0).any():
                 wr = rng.random(R) < np.repeat(wp, L)
