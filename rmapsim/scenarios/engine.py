@@ -42,6 +42,36 @@ SLICE, BLOCK = 1, 2
 RUNAWAY = 1e10
 
 
+class _Grow:
+    """An append-only numpy array (capacity doubling): tables that grow during a run without
+    being rebuilt for every batch."""
+
+    def __init__(self, dtype):
+        self.a = np.zeros(256, dtype)
+        self.n = 0
+
+    def extend(self, x):
+        x = np.asarray(x, self.a.dtype)
+        need = self.n + len(x)
+        if need > len(self.a):
+            b = np.zeros(max(need, 2 * len(self.a)), self.a.dtype)
+            b[:self.n] = self.a[:self.n]
+            self.a = b
+        self.a[self.n:need] = x
+        self.n = need
+
+    def append(self, v):
+        if self.n == len(self.a):
+            self.extend([v])
+        else:
+            self.a[self.n] = v
+            self.n += 1
+
+    @property
+    def view(self):
+        return self.a[:self.n]
+
+
 class Region:
     __slots__ = ("name", "base", "pages", "writable", "fid", "pgoff")
 
@@ -102,13 +132,19 @@ class Engine:
         self.c_cols = {k: [] for k in ("base", "lo", "n", "kind", "param", "hotp", "ord", "ooff",
                                        "write", "run", "pp")}
         self.c_cache = {}
-        self.c_np = None
         self.m_off, self.m_n, self.m_eref = [], [], []
         self.me_comp, self.me_cdf, self.me_frac = [], [], []
         self.m_cache = {}
         self.m_np = None
-        self.orders, self.order_parts, self.order_len, self.order_np = {}, [], 0, None
-        self.zipf_groups, self.zipf_parts, self.zipf_off, self.zipf_len, self.zipf_np = {}, [], [], 0, None
+        self.c_grow = {k: _Grow(t) for k, t in (
+            ("base", np.uint64), ("lo", np.int64), ("n", np.int64), ("kind", np.int8),
+            ("param", np.float64), ("hotp", np.float64), ("ord", np.int8), ("ooff", np.int64),
+            ("write", np.float64), ("run", np.float64), ("pp", np.int64))}
+        self.orders, self.order_g = {}, _Grow(np.int64)
+        # Zipf groups (n, alpha): shifted CDFs (cdf + group) and guide tables, appended
+        self.zipf_groups, self.zipf_parts = {}, []
+        self.zcdf, self.zguide = _Grow(np.float64), _Grow(np.int32)
+        self.zoff, self.zgoff, self.zgk = _Grow(np.int64), _Grow(np.int64), _Grow(np.float64)
         self.dyn = {}
         self._files()
         self.next_pid = 2
@@ -267,19 +303,24 @@ class Engine:
             g = len(self.zipf_parts)
             self.zipf_groups[key] = g
             self.zipf_parts.append(cdf)
-            self.zipf_off.append(self.zipf_len)
-            self.zipf_len += n
-            self.zipf_np = None
+            self.zoff.append(self.zcdf.n)
+            self.zcdf.extend(cdf + g)
+            # guide table: bucket b (u in [b/k, (b+1)/k)) gives the rank of its low end if no
+            # rank boundary falls inside it, else -1 (then a binary search)
+            k = min(8 * n, 1 << 22)
+            lo = np.searchsorted(cdf, np.arange(k) / k, side="right")
+            hi = np.searchsorted(cdf, np.arange(1, k + 1) / k, side="left")
+            self.zgoff.append(self.zguide.n)
+            self.zgk.append(k)
+            self.zguide.extend(np.where(lo == hi, lo, -1))
         return self.zipf_parts[g]
 
     def _order(self, key, n):
         off = self.orders.get(key)
         if off is None:
-            off = self.order_len
+            off = self.order_g.n
             self.orders[key] = off
-            self.order_parts.append(self.ctrl.permutation(n).astype(np.int64))
-            self.order_len += n
-            self.order_np = None
+            self.order_g.extend(self.ctrl.permutation(n))
         return off
 
     def comp_instance(self, region, lo, n, kind, param, hotp, order, write, run, pp):
@@ -294,14 +335,14 @@ class Engine:
             if kind == K_ZIPF:
                 self._zipf_cdf(n, param)
                 param = self.zipf_groups[(n, float(param))]
-            c = self.c_cols
+            c, cg = self.c_cols, self.c_grow
             cid = len(c["base"])
             for k, v in (("base", region.base), ("lo", lo), ("n", n), ("kind", kind),
                          ("param", param), ("hotp", hotp), ("ord", order), ("ooff", ooff),
                          ("write", write), ("run", run), ("pp", pp)):
                 c[k].append(v)
+                cg[k].append(v)
             self.c_cache[key] = cid
-            self.c_np = None
         return cid
 
     def mix_instance(self, cids, weights):
@@ -776,45 +817,13 @@ class Engine:
 
     # ---- bulk generation --------------------------------------------------------------------
     def _tables(self):
-        if self.c_np is None:
-            c = self.c_cols
-            self.c_np = dict(
-                base=np.array(c["base"], np.uint64), lo=np.array(c["lo"], np.int64),
-                n=np.array(c["n"], np.int64), kind=np.array(c["kind"], np.int8),
-                param=np.array(c["param"], np.float64), hotp=np.array(c["hotp"], np.float64),
-                ord=np.array(c["ord"], np.int8), ooff=np.array(c["ooff"], np.int64),
-                write=np.array(c["write"], np.float64), run=np.array(c["run"], np.float64),
-                pp=np.array(c["pp"], np.int64))
+        C = {k: g.view for k, g in self.c_grow.items()}
         if self.m_np is None:
             self.m_np = dict(off=np.array(self.m_off, np.int64), n=np.array(self.m_n, np.int64),
                              comp=np.array(self.me_comp, np.int64),
                              cdf=np.array(self.me_cdf, np.float64),
                              frac=np.array(self.me_frac, np.float64))
-        if self.order_np is None:
-            self.order_np = (np.concatenate(self.order_parts) if self.order_parts
-                             else np.zeros(1, np.int64))
-        if self.zipf_np is None:
-            if self.zipf_parts:
-                self.zipf_np = np.concatenate([cdf + g for g, cdf in enumerate(self.zipf_parts)])
-                self.zipf_offs = np.array(self.zipf_off, np.int64)
-                # guide tables: bucket b of group g (u in [b/K, (b+1)/K)) gives the rank of
-                # its low end, and whether a rank boundary falls inside it (then search)
-                guides, goff, gk, off = [], [], [], 0
-                for cdf in self.zipf_parts:
-                    k = min(8 * len(cdf), 1 << 22)
-                    lo = np.searchsorted(cdf, np.arange(k) / k, side="right")
-                    hi = np.searchsorted(cdf, np.arange(1, k + 1) / k, side="left")
-                    guides.append(np.where(lo == hi, lo, -1).astype(np.int32))
-                    goff.append(off)
-                    gk.append(k)
-                    off += k
-                self.zipf_guide = np.concatenate(guides)
-                self.zipf_goff = np.array(goff, np.int64)
-                self.zipf_gk = np.array(gk, np.float64)
-            else:
-                self.zipf_np = np.zeros(1)
-                self.zipf_offs = np.zeros(1, np.int64)
-        return self.c_np, self.m_np
+        return C, self.m_np
 
     def flush(self):
         rng = self.bulk
@@ -853,12 +862,13 @@ class Engine:
                     m = np.flatnonzero(kind == K_ZIPF)
                     g = C["param"][comp[m]].astype(np.int64)
                     um = u2[m]
-                    r = self.zipf_guide[self.zipf_goff[g] + (um * self.zipf_gk[g]).astype(np.int64)]
+                    r = self.zguide.view[self.zgoff.view[g] +
+                                         (um * self.zgk.view[g]).astype(np.int64)].astype(np.int64)
                     amb = np.flatnonzero(r < 0)
                     if len(amb):
                         ga = g[amb]
-                        r[amb] = np.searchsorted(self.zipf_np, um[amb] + ga, side="right") - \
-                            self.zipf_offs[ga]
+                        r[amb] = np.searchsorted(self.zcdf.view, um[amb] + ga, side="right") - \
+                            self.zoff.view[ga]
                     rnd[m] = r
                 if present[K_HOTCOLD]:
                     m = np.flatnonzero(kind == K_HOTCOLD)
@@ -874,7 +884,7 @@ class Engine:
                 page[:] = rnd
                 m = (order == O_RANDOM) & (kind != K_SWEEP)
                 if m.any():
-                    page[m] = self.order_np[C["ooff"][comp[m]] + rnd[m]]
+                    page[m] = self.order_g.view[C["ooff"][comp[m]] + rnd[m]]
                 m = (order == O_DESC) & (kind != K_SWEEP)
                 if m.any():
                     page[m] = n[m] - 1 - rnd[m]
