@@ -517,12 +517,20 @@ class Engine:
     def access_mix(self, p, a, path):
         ns = p.vars
         comps = a["comps"]
-        wdef = a["write"].const if a.get("write") is not None and a["write"].is_const else (
-            self.val(a["write"], ns) if a.get("write") is not None else None)
+        info = self.dyn.get(id(a))
+        if info is None:
+            dyn = tuple((c, k) for c in comps for k in self._dyn(c))
+            info = (tuple(c.region for c in comps), dyn, a)     # a: keeps its id unique
+            self.dyn[id(a)] = info
+        names, dyn, _ = info
+        wdef = a.get("write")
+        if wdef is not None:
+            wdef = self.val(wdef, ns)
         rdef = None if a["run"] is None else self.val(a["run"], ns)
-        regs = tuple(p.regions.get(c.region) for c in comps)
-        dyn = tuple(self.val(getattr(c, k), ns) for c in comps for k in self._dyn(c))
-        key = (id(comps), wdef, rdef, regs, dyn)
+        get = p.regions.get
+        regs = tuple([get(n) for n in names])
+        key = (id(comps), wdef, rdef, regs,
+               tuple([self.val(getattr(c, k), ns) for c, k in dyn]) if dyn else ())
         mi = self.m_cache.get(key)
         if mi is not None:
             return mi
