@@ -814,7 +814,7 @@ class Engine:
                 self.rq_remove(p)
             if (self.now, self.nevents) == before:
                 idle += 1
-                if idle > 100_000:
+                if idle > 1000:
                     raise ConfigError(f"{self.src}: {p.tmpl['path']}: process {p.tmpl['name']} "
                                       f"loops without making references or events")
             else:
