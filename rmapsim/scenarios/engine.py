@@ -22,8 +22,7 @@ import numpy as np
 from rmapsim.errors import ConfigError
 from rmapsim.scenarios.spec import _SAFE_GLOBALS, Num, Spec
 from rmapsim.trace.events import (EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT, OP_FILE,
-                                  OP_FORK, OP_MMAP, OP_MUNMAP, OP_READ, OP_WRITE, PAGE_SIZE,
-                                  PROT_WRITE)
+                                  OP_FORK, OP_MMAP, OP_MUNMAP, PAGE_SIZE, PROT_WRITE)
 
 PROG_BASE = 0x0804_8000
 LIB_BASE = 0x4000_0000

@@ -195,7 +195,7 @@ def _num(v, path, scope, *, lo=None, hi=None, integer=False, allow_dist=True, fo
     if forever and v == "forever":
         return "forever"
     if isinstance(v, bool):
-        _err(path, f"must be a number, not a boolean")
+        _err(path, "must be a number, not a boolean")
     if isinstance(v, (int, float)):
         if not math.isfinite(v):
             _err(path, f"must be a finite number, not {v}")
@@ -487,7 +487,6 @@ class _Loader:
         return comp
 
     def _process(self, pr, p, is_init):
-        s = self.spec
         d = dict(name=pr["name"], path=p, init=is_init)
         scope = self.scope | {"i"}
         prog = pr.get("program")
@@ -503,8 +502,6 @@ class _Loader:
         for k in ("libs", "heap", "stack", "startup"):
             if k in pr and d["program"] is None:
                 _err(_join(p, k), "applies to a process with a program")
-        if is_init and d["program"] is None and pr.get("mappings") is None:
-            pass
         d["heap"] = _num(pr.get("heap", 8), _join(p, "heap"), scope, lo=0)
         d["stack"] = _num(pr.get("stack", 4), _join(p, "stack"), scope, lo=1)
         d["startup"] = _bool(pr, "startup", p, True)
@@ -555,8 +552,6 @@ class _Loader:
         kinds = [k for k in PHASE_KINDS if k in ph]
         if "wait" in ph and "fork" in ph:
             kinds.remove("wait")
-        if "write" in ph and "write_file" in ph:
-            pass
         if not kinds:
             _err(p, f"a phase needs one of {', '.join(PHASE_KINDS)}")
         if len(kinds) > 1:
