@@ -7,6 +7,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import arc, s3fifo, sieve
 from rmapsim.mm.vmscan.common import release_page
 
 
@@ -26,6 +27,12 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == arc.ID:
+        arc.page_added(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_added(st, frame)
+    elif p == sieve.ID:
+        sieve.page_added(st, frame)
 
 
 @kernel
@@ -39,6 +46,12 @@ def page_accessed(st, frame):
         lru.page_accessed(st, frame)
     elif p == opt.ID:
         opt.page_accessed(st, frame)
+    elif p == arc.ID:
+        arc.page_accessed(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_accessed(st, frame)
+    elif p == sieve.ID:
+        sieve.page_accessed(st, frame)
 
 
 @kernel
@@ -58,6 +71,12 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == arc.ID:
+        arc.page_removed(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_removed(st, frame)
+    elif p == sieve.ID:
+        sieve.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -76,6 +95,12 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == arc.ID:
+        return arc.reclaim(st, nr_to_free)
+    if p == s3fifo.ID:
+        return s3fifo.reclaim(st, nr_to_free)
+    if p == sieve.ID:
+        return sieve.reclaim(st, nr_to_free)
     return 0
 
 
