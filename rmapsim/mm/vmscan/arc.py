@@ -3,32 +3,37 @@
 Megiddo and Modha, "ARC: A Self-Tuning, Low Overhead Replacement Cache", FAST 2003, as
 libCacheSim's ``ARC.c`` implements it. With c frames: T1 holds pages referenced once since they
 entered, T2 pages referenced at least twice, each an LRU list; B1 and B2 are their ghosts (keys
-of pages evicted from T1 resp. T2). p is the target size of T1, starting at 0.
+of pages evicted from T1 resp. T2). p, the target size of T1, starts at 0 and is a double, as in
+libCacheSim ("one thing not clear in the paper is whether delta and p is int or float ... we
+have changed to use float"): a tie ``|T1| == p`` needs p integral.
 
 - a reference to a page in T1 or T2 moves it to T2's MRU end;
-- a miss whose key is in B1: p += max(|B2| / |B1|, 1) (integer division, capped at c), REPLACE,
-  the key leaves B1, the page enters T2; in B2: p -= max(|B1| / |B2|, 1) (floored at 0), the same
-  otherwise;
-- any other miss that needs a frame (``ARC_evict``): if |T1| + |B1| + 1 > c, then if |T1| < c
-  drop B1's LRU key and REPLACE, else evict T1's LRU page outright (no ghost); otherwise, if
-  |T1| + |T2| + |B1| + |B2| >= 2c drop B2's LRU key, and REPLACE; the page enters T1;
-- REPLACE: if |T1| > 0 and (|T1| > p or (|T1| == p and the miss is in B2)) T1's LRU page goes
-  to B1's MRU end, else T2's LRU page goes to B2's.
+- a miss whose key is in B1: p = min(p + max(|B2| / |B1|, 1), c), the key leaves B1, and if a
+  frame is needed REPLACE frees it; the page enters T2. In B2: p = max(p - max(|B1| / |B2|, 1),
+  0), likewise (the sizes count the key being hit);
+- any other miss that needs a frame (``_ARC_evict_miss_on_all_queues``, the paper's case IV): if
+  |T1| + |B1| + 1 > c, then if B1 is not empty drop its LRU key and REPLACE, else evict T1's LRU
+  page outright (no ghost); otherwise, if |T1| + |T2| + |B1| + |B2| >= 2c drop B2's LRU key (if
+  any), and REPLACE; the page enters T1;
+- REPLACE: if (|T1| > 0 and (|T1| > p or (|T1| == p and the miss is in B2))) or T2 is empty,
+  T1's LRU page goes to B1's MRU end, else T2's LRU page goes to B2's.
 
-As in libCacheSim, the case analysis runs only when a frame is needed (a ghost hit with free
-frames adapts p without REPLACE), and a ghost hit's REPLACE replaces ``ARC_evict``. The fault
-reclaims before ``page_added`` knows the page, so ``reclaim`` looks up the identity of the
-reference being faulted (``g[G_REF_KEY]``): if it is a ghost, p adapts, the key leaves its ghost
-list and the first page freed is REPLACE's; ``pol_g`` keeps the pending hit for ``page_added``.
-A page whose key differs from the reference's (a page-cache page) is found in ``page_added``
-instead: p adapts there and eviction was the ordinary miss's. No parameters: c is the frame
-count, which in kernel mode includes the frames the kernel and page tables hold, so T1 + T2 stays
-below c and the ghost lists can hold up to 2c - |T1| - |T2| keys.
+libCacheSim tests "B1 not empty" where the paper tests |T1| < c (the same with pages of one
+size) and guards an empty T2. The fault reclaims before ``page_added`` knows the page, so
+``reclaim`` looks up the identity of the reference being faulted (``g[G_REF_KEY]``): if it is a
+ghost, p adapts, the key leaves its list and the first page freed is REPLACE's, exactly the
+order of ``ARC_find`` then ``ARC_evict``; ``pol_g`` keeps the pending hit for ``page_added``. A
+page whose key differs from the reference's (a page-cache page in kernel mode) is found in
+``page_added`` instead, after an ordinary eviction. No parameters: c is the frame count, which
+in kernel mode includes the frames the kernel and page tables hold, so T1 + T2 stays below c
+and the ghost lists can hold up to 2c - |T1| - |T2| keys (the pool holds 2c + 16).
 
 In cache mode on a single-process trace it gives exactly libCacheSim's ARC misses. A page that
 cannot be freed now (locked, swap full) goes to the MRU end of its list; reclaim gives up after
 two passes over T1 + T2.
 """
+import numpy as np
+
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
@@ -49,16 +54,31 @@ PARAMS = {}
 
 
 @kernel(inline="always")
+def _p_get(st):
+    """p is a double in libCacheSim (ARC.c: "we have changed to use float"); pol_g holds its
+    bits."""
+    a = np.empty(1, np.int64)
+    a[0] = st.pol_g[P_P]
+    return a.view(np.float64)[0]
+
+
+@kernel(inline="always")
+def _p_set(st, p):
+    a = np.empty(1, np.float64)
+    a[0] = p
+    st.pol_g[P_P] = a.view(np.int64)[0]
+
+
+@kernel(inline="always")
 def _adapt(st, ghost):
-    """ARC_check on a ghost hit: move p towards the list that would have kept the page.
+    """ARC_find on a ghost hit: move p towards the list that would have kept the page.
     Returns 1 for a hit in B1, 2 in B2. The sizes count the ghost being hit."""
-    n1 = st.list_len[B1]
-    n2 = st.list_len[B2]
-    c = st.g[G_NR_FRAMES]
+    n1 = np.float64(st.list_len[B1])
+    n2 = np.float64(st.list_len[B2])
     if st.node_list[ghost] == B1:
-        st.pol_g[P_P] = min(st.pol_g[P_P] + max(n2 // n1, 1), c)
+        _p_set(st, min(_p_get(st) + max(n2 / n1, 1.0), np.float64(st.g[G_NR_FRAMES])))
         return 1
-    st.pol_g[P_P] = max(st.pol_g[P_P] - max(n1 // n2, 1), 0)
+    _p_set(st, max(_p_get(st) - max(n1 / n2, 1.0), 0.0))
     return 2
 
 
@@ -128,7 +148,7 @@ def _free(st, k, ghost):
 def _replace(st, in_b2):
     """REPLACE (_ARC_replace): T1's LRU to B1 or T2's LRU to B2 by p."""
     n1 = st.list_len[T1]
-    p = st.pol_g[P_P]
+    p = _p_get(st)
     if (n1 > 0 and (n1 > p or (n1 == p and in_b2))) or st.list_len[T2] == 0:
         return _free(st, T1, B1)
     return _free(st, T2, B2)
@@ -140,7 +160,7 @@ def _evict(st):
     c = st.g[G_NR_FRAMES]
     n1 = st.list_len[T1]
     if n1 + st.list_len[B1] + 1 > c:
-        if n1 < c:
+        if st.list_len[B1] > 0:         # libCacheSim's test for |T1| < c
             _drop_lru_ghost(st, B1)
             return _replace(st, False)
         return _free(st, T1, -1)
