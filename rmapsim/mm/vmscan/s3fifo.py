@@ -22,10 +22,11 @@ the page, so ``reclaim`` looks up the identity of the reference being faulted
 ``pol_g`` for ``page_added``; a page whose key differs from the reference's (a page-cache page)
 is checked in ``page_added`` instead, after eviction.
 
-Where it differs from libCacheSim: below c = 20 frames (S of 0 or 1 page) libCacheSim refuses to
-insert any page not in G (``S3FIFO_insert``: ``obj_size >= small_fifo->cache_size``), so it
-caches nothing; a page fault cannot be refused, so such pages go to S here (to M while S is 0
-and nothing was evicted). A page that cannot be freed now (locked, swap full) goes to the young
+Where it differs from libCacheSim: from c = 10 to 19 frames (S of 1 page) libCacheSim refuses
+to insert any page not in G (``S3FIFO_insert``: ``obj_size >= small_fifo->cache_size``), and
+nothing ever reaches G, so it caches nothing; below 10 (S of 0) its binding rejects the
+configuration. A page fault cannot be refused, so such pages go to S here (to M while S is full
+and nothing was evicted), which makes S3-FIFO a FIFO-with-ghost at tiny sizes. A page that cannot be freed now (locked, swap full) goes to the young
 end of its queue with its count; reclaim gives up after two passes over both queues.
 """
 from rmapsim.jit import kernel
