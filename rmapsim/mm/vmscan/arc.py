@@ -94,6 +94,11 @@ def page_added(st, frame):
         if node >= st.g[G_NR_FRAMES]:
             hit = _adapt(st, node)
             ghost_free(st, node)
+        elif node >= 0:
+            # another resident page has this identity: the parent's copy-on-write gives the
+            # new copy the (process, page) of the original, which the child still maps; the
+            # key now names the new page and the old one leaves no ghost
+            st.node_key[node] = -1
     key_bind(st, key, frame)
     list_add_tail(st, T2 if hit else T1, frame)
 
