@@ -33,6 +33,8 @@ cannot be freed now (locked, swap full) goes to the MRU end of its list; reclaim
 two passes over T1 + T2.
 """
 import numpy as np
+from numba import config as numba_config, types
+from numba.extending import intrinsic
 
 from rmapsim.jit import kernel
 
@@ -53,20 +55,37 @@ MODELS = "ARC (Megiddo & Modha, FAST 2003; libCacheSim ARC); sees every referenc
 PARAMS = {}
 
 
+if numba_config.DISABLE_JIT:
+    def _as_f64(bits):
+        return np.array([bits], np.int64).view(np.float64)[0]
+
+    def _as_bits(x):
+        return np.array([x], np.float64).view(np.int64)[0]
+else:
+    @intrinsic
+    def _as_f64(typingctx, bits):
+        """Reinterpret int64 bits as a double (a register move, no memory)."""
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(types.float64))
+        return types.float64(types.int64), codegen
+
+    @intrinsic
+    def _as_bits(typingctx, x):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], context.get_value_type(types.int64))
+        return types.int64(types.float64), codegen
+
+
 @kernel(inline="always")
 def _p_get(st):
     """p is a double in libCacheSim (ARC.c: "we have changed to use float"); pol_g holds its
     bits."""
-    a = np.empty(1, np.int64)
-    a[0] = st.pol_g[P_P]
-    return a.view(np.float64)[0]
+    return _as_f64(st.pol_g[P_P])
 
 
 @kernel(inline="always")
 def _p_set(st, p):
-    a = np.empty(1, np.float64)
-    a[0] = p
-    st.pol_g[P_P] = a.view(np.int64)[0]
+    st.pol_g[P_P] = _as_bits(np.float64(p))
 
 
 @kernel(inline="always")
