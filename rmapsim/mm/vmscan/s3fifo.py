@@ -25,16 +25,17 @@ is checked in ``page_added`` instead, after eviction.
 Where it differs from libCacheSim: from c = 10 to 19 frames (S of 1 page) libCacheSim refuses
 to insert any page not in G (``S3FIFO_insert``: ``obj_size >= small_fifo->cache_size``), and
 nothing ever reaches G, so it caches nothing; below 10 (S of 0) its binding rejects the
-configuration. A page fault cannot be refused, so such pages go to S here (to M while S is full
-and nothing was evicted), which makes S3-FIFO a FIFO-with-ghost at tiny sizes. A page that cannot be freed now (locked, swap full) goes to the young
-end of its queue with its count; reclaim gives up after two passes over both queues.
+configuration. A page fault cannot be refused, so such pages go to S here as at any other size
+(to M while S is full and nothing was evicted): below 20 frames rmapsim's s3fifo caches where
+libCacheSim's does not. A page that cannot be freed now (locked, swap full) goes to the young end
+of its queue with its count; one eviction gives up after 4 (|S| + |M|) + 4 steps.
 """
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
-                                     list_add_tail, list_del, list_move_tail, page_key)
+                                     list_add_tail, list_move_tail, page_key)
 
 SMALL, MAIN, GHOST = 0, 1, 2
 P_EVICTED = 0       # pol_g: has_evicted
