@@ -112,4 +112,9 @@ def test_random_page_traces_in_cache_mode_lose_nothing(pages, writes, frames, po
                     check_every=1).to_dict()
     assert d["integrity_errors"] == 0
     assert d["misses"] >= len(set(pages))
-    assert d["misses"] == d["faults"] - d["wp_reuse_faults"]
+    # every fault brings a page in, except a write to a page already private (wp reuse) and,
+    # under the policies that unmap pages before they free them (the virtual scans, the
+    # lists' inactive queues), a fault on a page still in the swap cache
+    assert d["misses"] <= d["faults"] - d["wp_reuse_faults"]
+    if policy in ("clock", "fifo") or POLICIES[policy].KIND == "reference":
+        assert d["misses"] == d["faults"] - d["wp_reuse_faults"]
