@@ -113,11 +113,6 @@ def page_added(st, frame):
         if node >= st.g[G_NR_FRAMES]:
             hit = _adapt(st, node)
             ghost_free(st, node)
-        elif node >= 0:
-            # another resident page has this identity: the parent's copy-on-write gives the
-            # new copy the (process, page) of the original, which the child still maps; the
-            # key now names the new page and the old one leaves no ghost
-            st.node_key[node] = -1
     key_bind(st, key, frame)
     list_add_tail(st, T2 if hit else T1, frame)
 
@@ -141,6 +136,8 @@ def _drop_lru_ghost(st, k):
 @kernel
 def _to_ghost(st, k, key):
     """Remember key at the MRU end of ghost list k, recycling the oldest ghost if none is free."""
+    if key < 0:
+        return
     node = ghost_new(st, key)
     while node < 0 and st.list_len[B1] + st.list_len[B2] > 0:
         _drop_lru_ghost(st, B1 if st.list_len[B1] >= st.list_len[B2] else B2)

@@ -230,7 +230,7 @@ def _run_test(st):
 @kernel
 def _to_ghost(st, f):
     """An evicted cold page in its test period: a ghost takes its place on the clock."""
-    gh = ghost_new(st, st.node_key[f])
+    gh = ghost_new(st, st.node_key[f]) if st.node_key[f] >= 0 else -1
     if gh < 0:
         _unlink(st, f)
         return

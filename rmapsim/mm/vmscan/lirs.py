@@ -154,6 +154,9 @@ def _to_ghost(st, frame, phantom):
     if st.node_list[frame] != S:
         return
     key = st.node_key[frame]
+    if key < 0:                                 # no identity of its own (nodes.key_bind)
+        list_del(st, frame)
+        return
     gh = ghost_new(st, key)
     if gh < 0 and st.pol_g[NH_H + 2] > 0:      # pool exhausted: forget the oldest first
         _drop_ghost(st, st.pol_g[NH_H])

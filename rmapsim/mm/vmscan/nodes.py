@@ -22,7 +22,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_REF_KEY,
+from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, G_REF_KEY,
                               NR_POLICY_GLOBALS, PG_anon)
 
 ANON_KEY = np.int64(1) << 62
@@ -106,6 +106,12 @@ def list_move_tail(st, k, node):
 
 @kernel(inline="always")
 def key_bind(st, key, node):
+    """key now names node. A page in memory that had the key loses it (node_key -1, no ghost
+    when it goes): after fork, the parent's copy-on-write gives its new copy the (process,
+    page) of the original, which the child still maps."""
+    old = ht_get(st.key_keys, st.key_vals, st.g[G_N_KEYS], key)
+    if old >= 0 and old != node and old < st.g[G_NR_FRAMES]:
+        st.node_key[old] = -1
     st.node_key[node] = key
     st.g[G_KEY_COUNT] += ht_put(st.key_keys, st.key_vals, st.g[G_N_KEYS], key, node)
 
@@ -130,7 +136,8 @@ def key_unbind(st, node):
 @kernel(inline="always")
 def ghost_new(st, key):
     """A ghost node remembering key (bound to it, on no list, vals zero); -1 if the pool is
-    empty, in which case the policy must first release its oldest ghost."""
+    empty, in which case the policy must first release its oldest ghost. A page with no
+    identity (key -1, see key_bind) leaves no ghost: callers test the key first."""
     top = st.g[G_GHOST_FREE_TOP]
     if top == 0:
         return -1

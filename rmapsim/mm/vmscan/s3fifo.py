@@ -75,11 +75,6 @@ def page_added(st, frame):
         if node >= st.g[G_NR_FRAMES]:
             ghost_free(st, node)
             hit_ghost = True
-        elif node >= 0:
-            # another resident page has this identity: the parent's copy-on-write gives the
-            # new copy the (process, page) of the original, which the child still maps; the
-            # key now names the new page and the old one leaves no ghost
-            st.node_key[node] = -1
     st.node_val[frame] = 0
     key_bind(st, key, frame)
     if hit_ghost:
