@@ -97,6 +97,40 @@ def list_del(st, node):
 
 
 @kernel(inline="always")
+def list_replace(st, old, new):
+    """new takes old's place on old's list; old is left on none (list_replace_init)."""
+    k = st.node_list[old]
+    pv = st.node_prev[old]
+    nx = st.node_next[old]
+    st.node_prev[new] = pv
+    st.node_next[new] = nx
+    st.node_list[new] = k
+    if pv >= 0:
+        st.node_next[pv] = new
+    else:
+        st.list_head[k] = new
+    if nx >= 0:
+        st.node_prev[nx] = new
+    else:
+        st.list_tail[k] = new
+    st.node_prev[old] = -1
+    st.node_next[old] = -1
+    st.node_list[old] = -1
+
+
+@kernel(inline="always")
+def page_is_file(st, frame):
+    """page_is_file_cache / folio_is_file_lru: 1 for a page-cache page of a file, 0 for an
+    anonymous or a shared-anonymous (swap-backed, shmem) page."""
+    if st.page_flags[frame] & PG_anon:
+        return 0
+    m = st.page_mapping[frame]
+    if m >= 0 and st.obj_shm[m]:
+        return 0
+    return 1
+
+
+@kernel(inline="always")
 def list_move_tail(st, k, node):
     list_del(st, node)
     list_add_tail(st, k, node)
