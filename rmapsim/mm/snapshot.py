@@ -1,6 +1,6 @@
 """Install a live-machine snapshot into a freshly booted simulated machine (compiled).
 
-``sim/snapshot.py`` reads the snapshot file and turns it into flat int64 arrays: the objects
+``sim/snapshot/`` reads the snapshot file and turns it into flat int64 arrays: the objects
 (files, shmem, special mappings), the processes, their vmas, the frames to give a simulated
 frame each, and the present ptes. ``snapshot_install`` then builds the state the way the kernel
 itself would have: ``mm_new`` per process, ``vma_link`` per vma, a frame from the allocator per

@@ -83,7 +83,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time.
 
     With ``from_snapshot`` (a file of ``rmapsim snapshot``) the machine starts in the captured
-    state (``sim/snapshot.py``) and ``trace``, which may then be None, replays on top; the
+    state (``sim/snapshot/``) and ``trace``, which may then be None, replays on top; the
     Result's ``snapshot`` attribute holds the load report (agreement with kpagecount)."""
     loaded = None
     if from_snapshot is not None:
