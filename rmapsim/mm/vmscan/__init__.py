@@ -19,6 +19,8 @@ from rmapsim.errors import ConfigError
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 
 POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lru, opt)}
+from rmapsim.mm.vmscan import lists24, lists26  # noqa: E402
+POLICIES.update({m.NAME: m for m in (lists24, lists26)})
 
 
 def sees_refs(module):

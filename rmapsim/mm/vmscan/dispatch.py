@@ -8,6 +8,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.state import G_POLICY, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan import lists24, lists26
 
 
 @kernel
@@ -26,6 +27,10 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == lists24.ID:
+        lists24.page_added(st, frame)
+    elif p == lists26.ID:
+        lists26.page_added(st, frame)
 
 
 @kernel
@@ -58,6 +63,10 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == lists24.ID:
+        lists24.page_removed(st, frame)
+    elif p == lists26.ID:
+        lists26.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -76,6 +85,10 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == lists24.ID:
+        return lists24.reclaim(st, nr_to_free)
+    if p == lists26.ID:
+        return lists26.reclaim(st, nr_to_free)
     return 0
 
 
