@@ -56,14 +56,20 @@ Where the model simplifies the kernel, and why:
   ``reclaim_page``.
 - A pending allocation counts as a free shortage (``pol_g[NEED]``), so reclaim works even when
   the watermark arithmetic says there is none (cache mode has no watermarks). Direct reclaim
-  (``user``) is recognised by free memory at or below ``min``. Reclaim gives up after scanning
-  ``STALL_SWEEPS`` times the frames (pages + ptes) without freeing anything, where 2.4.0's
-  kswapd would loop on while swap space is left.
+  (``user``) is recognised by free memory at or below ``min``. 2.4.0's kswapd loops on while
+  swap space is left; here reclaim gives up when a round of ``do_try_to_free_pages`` freed
+  nothing and took no step towards a freeable page (``progress``: an accessed bit cleared, an
+  age lowered, a pte unmapped, a page deactivated, laundered or cleaned), or, as a safety net,
+  after ``SAFETY_SWEEPS`` times the frames of work without freeing anything.
+- With fewer than 64 active pages ``nr_active >> 6`` is 0 and 2.4.0 would never age a mapped
+  active page down (``swap_out`` halves only inactive pages' ages), so a tiny machine could not
+  reclaim at all; ``refill_inactive_scan`` here looks at one page at least, as 2.6's
+  ``shrink_zone`` does with its ``+ 1``.
 """
 from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
                               C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES, G_NR_FREE, G_N_MM,
                               G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced,
                               PG_reserved, PG_swapcache)
@@ -86,6 +92,7 @@ INACTIVE_CLEAN = 2
 
 MP = 0                 # pol_g: memory_pressure
 NEED = 1               # pol_g: pages the current reclaim call still has to free
+PROGRESS = 2           # pol_g: steps towards a freeable page (see ``reclaim``)
 
 PAGE_AGE_START = 2
 PAGE_AGE_ADV = 3
@@ -93,10 +100,15 @@ PAGE_AGE_MAX = 64
 INACTIVE_SHIFT = 6
 SWAP_SHIFT = 5
 SWAP_MIN = 8
-STALL_SWEEPS = 8
+SAFETY_SWEEPS = 64
 
 
 # ---- mm/swap.c --------------------------------------------------------------------------------
+
+@kernel(inline="always")
+def progress(st):
+    st.pol_g[PROGRESS] += 1
+
 
 @kernel(inline="always")
 def left_swap_cache(st, f):
@@ -128,6 +140,7 @@ def deactivate_page(st, f, maxcount):
     st.page_flags[f] &= ~PG_referenced
     if st.node_list[f] == ACTIVE and st.page_count[f] <= maxcount:
         list_move_tail(st, INACTIVE_DIRTY, f)
+        progress(st)
 
 
 @kernel(inline="always")
@@ -274,6 +287,7 @@ def page_launder(st):
                     list_move_tail(st, INACTIVE_DIRTY, f)
                     continue
                 r = launder_one(st, f)
+                progress(st)
                 if r == 2:
                     cleaned += 1
                     continue
@@ -283,6 +297,7 @@ def page_launder(st):
                     continue
             list_move_tail(st, INACTIVE_CLEAN, f)
             cleaned += 1
+            progress(st)
         if launder_loop or not free_shortage(st):
             return cleaned
         launder_loop = True
@@ -291,6 +306,8 @@ def page_launder(st):
 @kernel
 def refill_inactive_scan(st, priority, oneshot):
     maxscan = st.list_len[ACTIVE] >> priority
+    if maxscan == 0 and st.list_len[ACTIVE] > 0:
+        maxscan = 1                          # model floor: see the docstring
     ret = False
     while maxscan > 0:
         maxscan -= 1
@@ -303,7 +320,10 @@ def refill_inactive_scan(st, priority, oneshot):
         st.cnt[C_PAGES_SCANNED] += 1
         if test_clear_referenced(st, f):
             age_page_up(st, f)
+            progress(st)
         else:
+            if st.page_age[f] > 0:
+                progress(st)
             st.page_age[f] //= 2             # age_page_down_ageonly
             if st.page_age[f] == 0 and st.page_count[f] <= 1:
                 deactivate_page(st, f, 2)
@@ -322,7 +342,7 @@ def refill_inactive_scan(st, priority, oneshot):
 def try_to_swap_out(st, mm, pte):
     e = st.pt[pte]
     f = e >> 12
-    if f == st.g[G_ZERO_FRAME]:
+    if not (e & _PAGE_PRESENT) or f == st.g[G_ZERO_FRAME]:
         return 0
     fl = st.page_flags[f]
     if fl & PG_reserved or not (fl & PG_lru):
@@ -334,9 +354,11 @@ def try_to_swap_out(st, mm, pte):
     if e & _PAGE_ACCESSED:
         st.pt[pte] = e & ~_PAGE_ACCESSED
         age_page_up(st, f)
+        progress(st)
         return 0
-    if st.node_list[f] != ACTIVE:
+    if st.node_list[f] != ACTIVE and st.page_age[f] > 0:
         st.page_age[f] //= 2                 # still mapped, so it cannot be freeable
+        progress(st)
     if st.page_age[f] > 0 or fl & PG_locked:
         return 0
     if fl & PG_swapcache:
@@ -344,10 +366,12 @@ def try_to_swap_out(st, mm, pte):
             st.page_flags[f] |= PG_dirty
         deactivate_page(st, f, 2)
         put_swap_entry(st, mm, pte, f, st.page_private[f])
+        progress(st)
         return 0
     if not (e & _PAGE_DIRTY) and not (fl & PG_dirty):
         deactivate_page(st, f, 2)
         drop_pte(st, mm, pte, f, 0)
+        progress(st)
         if st.page_count[f] == 0:            # anonymous, never written: freed
             forget_frame(st, f)
             free_if_unused(st, f)
@@ -356,6 +380,7 @@ def try_to_swap_out(st, mm, pte):
         st.page_flags[f] |= PG_dirty         # set_page_dirty: page_launder writes it
         deactivate_page(st, f, 2)
         drop_pte(st, mm, pte, f, 0)
+        progress(st)
         return 0
     slot = get_swap_page(st)
     if slot < 0:
@@ -364,6 +389,7 @@ def try_to_swap_out(st, mm, pte):
     st.page_flags[f] |= PG_dirty
     lru_cache_add(st, f)
     put_swap_entry(st, mm, pte, f, slot)
+    progress(st)
     return 0
 
 
@@ -462,9 +488,8 @@ def reclaim(st, nr_to_free):
     c = st.cnt
     f0 = c[C_PAGES_FREED]
     user = st.g[G_NR_FREE] <= st.g[G_MIN]
-    stall_limit = STALL_SWEEPS * st.g[G_NR_FRAMES] + 64
-    mark = _work(st)
-    last = f0
+    safety = SAFETY_SWEEPS * st.g[G_NR_FRAMES] + 4096
+    w0 = _work(st)
     while True:
         while c[C_PAGES_FREED] - f0 < nr_to_free and reclaim_page(st):
             pass
@@ -472,13 +497,12 @@ def reclaim(st, nr_to_free):
         if done >= nr_to_free:
             break
         st.pol_g[NEED] = nr_to_free - done
-        w = _work(st)
+        p0 = st.pol_g[PROGRESS]
         do_try_to_free_pages(st, user)
         st.pol_g[NEED] = 0
-        if c[C_PAGES_FREED] > last:
-            last = c[C_PAGES_FREED]
-            mark = _work(st)
-        if _work(st) == w or _work(st) - mark > stall_limit:
+        if c[C_PAGES_FREED] - f0 == done and st.pol_g[PROGRESS] == p0:
+            break                            # nothing moved towards a freeable page
+        if done == 0 and _work(st) - w0 > safety:
             break
     if not user and (inactive_shortage(st) or free_shortage(st)):
         do_try_to_free_pages(st, user)      # kswapd keeps the inactive queues stocked
