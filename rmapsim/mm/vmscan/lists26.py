@@ -45,8 +45,11 @@ Where the model simplifies the kernel, and why:
 - ``mapped_ratio`` (``NR_FILE_MAPPED + NR_ANON_PAGES`` over all pages) is taken once per reclaim
   call, counting the mapped pages on the lists. kswapd runs when the simulator's allocator
   wakes it; one reclaim call is one pass of ``balance_pgdat``'s priority loop (the allocator's
-  kswapd loop is its ``loop_again``). A pass that frees nothing is repeated up to twice, as
-  ``__alloc_pages`` retries ``try_to_free_pages`` before the OOM killer.
+  kswapd loop is its ``loop_again``). A pass that frees nothing is repeated, as
+  ``__alloc_pages`` retries ``try_to_free_pages``, at least twice and until the zone has been
+  scanned six times over since a page was last freed (the test that sets kswapd's
+  ``all_unreclaimable``; ``MAX_PASSES`` at most): on a zone of a few pages the
+  ``nr_scan_*`` accumulators need several passes to reach ``SWAP_CLUSTER_MAX`` at all.
 """
 from rmapsim.jit import kernel
 
@@ -78,6 +81,7 @@ MAPPED_RATIO = 4
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 RETRIES = 2
+MAX_PASSES = 64
 
 
 # ---- list moves (mm_inline.h) and mm/swap.c ---------------------------------------------------
@@ -302,7 +306,12 @@ def reclaim(st, nr_to_free):
     f0 = st.cnt[C_PAGES_FREED]
     st.pol_g[MAPPED_RATIO] = mapped_ratio(st)
     target = min(nr_to_free, SWAP_CLUSTER_MAX)
-    for _ in range(RETRIES + 1):
+    for k in range(MAX_PASSES):
         if balance(st, target) > 0:
+            break
+        # kswapd's all_unreclaimable test: the zone was scanned six times over since a page
+        # was last freed
+        lru = st.list_len[ACTIVE] + st.list_len[INACTIVE]
+        if k >= RETRIES and st.pol_g[PAGES_SCANNED] >= 6 * lru:
             break
     return st.cnt[C_PAGES_FREED] - f0
