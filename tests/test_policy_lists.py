@@ -6,17 +6,15 @@ what they do to each page is worked out by hand. ``handle_mm_fault`` leaves the 
 MMU's retried reference sets the accessed bit in replay), so a test makes a pte young itself.
 The invariants are checked after every step; the end-to-end runs are in check mode.
 """
-import pytest
-
 import rmapsim
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.mmap import do_munmap
 from rmapsim.mm.pgtable import pte_offset
-from rmapsim.mm.process import do_fork, do_mmap, mm_new
+from rmapsim.mm.process import do_mmap, mm_new
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, PG_active,
                               PG_dirty, PG_referenced, PG_swapcache)
-from rmapsim.mm.vmscan import POLICIES, lists24 as L4, lists26 as L6
+from rmapsim.mm.vmscan import POLICIES, lists24 as L4, lists24_aging as AG, lists26 as L6
 from rmapsim.sim.api import boot
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 
@@ -118,7 +116,7 @@ def test_l24_refill_inactive_scan_halves_ages_and_deactivates_unmapped_pages_at_
     for _ in range(30):
         m.st.page_flags[mapped] |= PG_referenced
         L4.refill_inactive_scan(m.s, 0, False)
-    assert m.st.page_age[mapped] == L4.PAGE_AGE_MAX == 64
+    assert m.st.page_age[mapped] == AG.PAGE_AGE_MAX == 64
     m.ok()
 
 
@@ -188,7 +186,7 @@ def test_l24_reclaim_page_sends_used_pages_back_to_active():
     do_munmap(m.s, t, F, F + 3 * P)
     for f in pages:
         m.st.page_age[f] = 0
-        L4.list_move_tail(m.s, L4.INACTIVE_CLEAN, f)
+        AG.list_move_tail(m.s, L4.INACTIVE_CLEAN, f)
     m.st.page_flags[pages[0]] |= PG_referenced     # referenced: active
     m.st.page_age[pages[1]] = 1                     # aged: active
     m.st.page_flags[pages[2]] |= PG_dirty           # dirty: back to inactive_dirty

@@ -7,7 +7,7 @@ of a list here is the kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTI
 Routines and the kernel functions they model:
 
 - ``age_page_up`` / ``age_page_down_ageonly`` / ``activate_page`` / ``deactivate_page`` /
-  ``lru_cache_add``: mm/swap.c (+``PAGE_AGE_ADV`` capped at ``PAGE_AGE_MAX``, activating a page
+  ``lru_cache_add``: mm/swap.c, in ``lists24_aging`` (+``PAGE_AGE_ADV`` capped at ``PAGE_AGE_MAX``, activating a page
   of age 0; age halved; activation lifts the age to ``PAGE_AGE_START``; deactivation sets age 0,
   clears PG_referenced and moves an active page with ``page_count <= maxcount`` to
   inactive_dirty).
@@ -69,13 +69,17 @@ Where the model simplifies the kernel, and why:
 from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
-                              C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES, G_NR_FREE, G_N_MM,
-                              G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced,
-                              PG_reserved, PG_swapcache)
+from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
+                              C_PAGES_SCANNED, C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES,
+                              G_NR_FREE, G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked,
+                              PG_lru, PG_reserved, PG_swapcache)
 from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
+from rmapsim.mm.vmscan.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY, MP, NEED,
+                                             PAGE_AGE_START, PROGRESS, age_page_up,
+                                             deactivate_page, left_swap_cache, lru_cache_add,
+                                             progress, test_clear_referenced)
 from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry)
 
@@ -86,75 +90,10 @@ MODELS = ("Linux 2.4.0 multiqueue VM (Rik van Riel): active/inactive_dirty/inact
           "page age, page_launder, refill_inactive_scan, swap_out (mm/vmscan.c, mm/swap.c)")
 PARAMS = {}
 
-ACTIVE = 0
-INACTIVE_DIRTY = 1
-INACTIVE_CLEAN = 2
-
-MP = 0                 # pol_g: memory_pressure
-NEED = 1               # pol_g: pages the current reclaim call still has to free
-PROGRESS = 2           # pol_g: steps towards a freeable page (see ``reclaim``)
-
-PAGE_AGE_START = 2
-PAGE_AGE_ADV = 3
-PAGE_AGE_MAX = 64
 INACTIVE_SHIFT = 6
 SWAP_SHIFT = 5
 SWAP_MIN = 8
 SAFETY_SWEEPS = 64
-
-
-# ---- mm/swap.c --------------------------------------------------------------------------------
-
-@kernel(inline="always")
-def progress(st):
-    st.pol_g[PROGRESS] += 1
-
-
-@kernel(inline="always")
-def left_swap_cache(st, f):
-    """An anonymous page no longer in the swap cache: on no list in 2.4.0."""
-    return (st.page_flags[f] & (PG_anon | PG_swapcache)) == PG_anon
-
-
-@kernel(inline="always")
-def activate_page(st, f):
-    k = st.node_list[f]
-    if k == INACTIVE_DIRTY or k == INACTIVE_CLEAN:
-        list_move_tail(st, ACTIVE, f)
-    if st.page_age[f] < PAGE_AGE_START:
-        st.page_age[f] = PAGE_AGE_START
-
-
-@kernel(inline="always")
-def age_page_up(st, f):
-    if st.page_age[f] == 0:
-        activate_page(st, f)
-    a = st.page_age[f] + PAGE_AGE_ADV
-    st.page_age[f] = PAGE_AGE_MAX if a > PAGE_AGE_MAX else a
-
-
-@kernel(inline="always")
-def deactivate_page(st, f, maxcount):
-    """deactivate_page_nolock: ``maxcount`` counts the cache and the caller's reference."""
-    st.page_age[f] = 0
-    st.page_flags[f] &= ~PG_referenced
-    if st.node_list[f] == ACTIVE and st.page_count[f] <= maxcount:
-        list_move_tail(st, INACTIVE_DIRTY, f)
-        progress(st)
-
-
-@kernel(inline="always")
-def lru_cache_add(st, f):
-    list_move_tail(st, ACTIVE, f)
-    if st.page_age[f] == 0:
-        deactivate_page(st, f, 2)
-
-
-@kernel(inline="always")
-def test_clear_referenced(st, f):
-    fl = st.page_flags[f]
-    st.page_flags[f] = fl & ~PG_referenced
-    return (fl & PG_referenced) != 0
 
 
 # ---- the hooks --------------------------------------------------------------------------------
@@ -469,7 +408,8 @@ def refill_inactive(st, user):
 @kernel
 def do_try_to_free_pages(st, user):
     ret = 0
-    if free_shortage(st) or st.list_len[INACTIVE_DIRTY] > st.g[G_NR_FREE] + st.list_len[INACTIVE_CLEAN]:
+    clean = st.list_len[INACTIVE_CLEAN]
+    if free_shortage(st) or st.list_len[INACTIVE_DIRTY] > st.g[G_NR_FREE] + clean:
         ret += page_launder(st)
     if free_shortage(st) or inactive_shortage(st):
         ret += refill_inactive(st, user)
