@@ -7,10 +7,10 @@ of a list here is the kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTI
 Routines and the kernel functions they model:
 
 - ``age_page_up`` / ``age_page_down_ageonly`` / ``activate_page`` / ``deactivate_page`` /
-  ``lru_cache_add``: mm/swap.c, in ``lists24_aging`` (+``PAGE_AGE_ADV`` capped at ``PAGE_AGE_MAX``, activating a page
-  of age 0; age halved; activation lifts the age to ``PAGE_AGE_START``; deactivation sets age 0,
-  clears PG_referenced and moves an active page with ``page_count <= maxcount`` to
-  inactive_dirty).
+  ``lru_cache_add``: mm/swap.c, in ``lists24_aging`` (+``PAGE_AGE_ADV`` capped at
+  ``PAGE_AGE_MAX``, activating a page of age 0; age halved; activation lifts the age to
+  ``PAGE_AGE_START``; deactivation sets age 0, clears PG_referenced and moves an active page
+  with ``page_count <= maxcount`` to inactive_dirty).
 - ``try_to_swap_out`` / ``swap_out_mm`` / ``swap_out``: 2.4.0's virtual scan. ``swap_cnt`` is
   spent per pte examined (returning 1 when it is 0); a young pte ages its page up; an old pte
   of a page not on the active list halves the age; a pte of a page of age 0 is unmapped (swap
