@@ -112,4 +112,9 @@ def test_random_page_traces_in_cache_mode_lose_nothing(pages, writes, frames, po
                     check_every=1).to_dict()
     assert d["integrity_errors"] == 0
     assert d["misses"] >= len(set(pages))
-    assert d["misses"] == d["faults"] - d["wp_reuse_faults"]
+    if policy == "lists-2.4":
+        # 2.4.0 unmaps a dirty page into the swap cache and frees it later (page_launder,
+        # reclaim_page): a reference in between finds it there, a minor fault and no miss
+        assert d["misses"] <= d["faults"] - d["wp_reuse_faults"]
+    else:
+        assert d["misses"] == d["faults"] - d["wp_reuse_faults"]
