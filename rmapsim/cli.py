@@ -1,4 +1,4 @@
-"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats``.
+"""The command line: ``rmapsim run|demo|scenario|compare|policies|formats|snapshot|trace``.
 
 Exit status: 0 done; 1 check mode found lost data or a broken invariant (the result is still
 printed, the violation follows on stderr); 2 a mistake in the input or the options (one line on
@@ -57,10 +57,33 @@ def _finish(result, as_json, out) -> int:
 
 def cmd_run(a) -> int:
     import rmapsim
+    if a.trace is None and a.from_snapshot is None:
+        raise ConfigError("run needs a TRACE (or --from-snapshot FILE to start from a snapshot)")
     result = rmapsim.run(a.trace, format=a.format, mem=a.mem, frames=a.frames, policy=a.policy,
                          params=_params(a.param), cache_mode=a.cache_mode, machine=a.machine,
-                         check=a.check, progress=True)
+                         check=a.check, progress=True, from_snapshot=a.from_snapshot)
+    if a.from_snapshot is not None:
+        from rmapsim.sim.snapshot import format_report
+        if a.trace is None:          # no trace: the loaded state and its agreement are the result
+            import json
+            _emit(json.dumps(result.snapshot) if a.json else format_report(result.snapshot),
+                  a.output)
+            return 0
+        print(format_report(result.snapshot), file=sys.stderr)
     return _finish(result, a.json, a.output)
+
+
+def cmd_snapshot(a) -> int:
+    from rmapsim.sim import snapshot
+    snap = snapshot.capture(attempts=a.attempts)
+    snapshot.save(a.output, snap)
+    h = snap["header"]
+    print(f"{a.output}: {h['processes']} processes, {h['vmas']} vmas, {h['ptes']} ptes, "
+          f"{h['frames']} frames captured in {h['seconds']} s (attempt {h['attempt']} of "
+          f"{a.attempts}; {h['changed_frames']} frames changed count meanwhile; ptes agree with "
+          f"kpagecount on {100 * h['quick_agreement']:.2f}% of frames); load it with "
+          f"`rmapsim run --from-snapshot {a.output}`", file=sys.stderr)
+    return 0
 
 
 def cmd_demo(a) -> int:
@@ -121,7 +144,7 @@ def _compare_source(a):
 
 def cmd_compare(a) -> int:
     from rmapsim.sim import compare as cmp
-    policies = cmp.parse_policies(a.policies)
+    policies = cmp.with_baseline(cmp.parse_policies(a.policies), a.relative_to)
     params = _params(a.param)
     cmp.split_params(policies, params)
     if a.plot and not a.plot.lower().endswith(".png"):
@@ -132,7 +155,7 @@ def cmd_compare(a) -> int:
     results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
                           params=params, cache_mode=a.cache_mode, machine=machine,
                           check=a.check, progress=True, timeline=bool(a.plot))
-    rs = cmp.rows(results)
+    rs = cmp.rows(results, a.relative_to)
     if a.csv and a.csv != "-":
         cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
     if a.plot:
@@ -153,20 +176,33 @@ def cmd_compare(a) -> int:
 
 def cmd_policies(a) -> int:
     from rmapsim.mm.vmscan import POLICIES
-    for name, mod in POLICIES.items():
-        print(f"{name}  [{mod.KIND}]  {mod.MODELS}")
-        if not mod.PARAMS:
-            print("    (no parameters)")
-        for p, (default, help_) in mod.PARAMS.items():
-            print(f"    --param {p}={default}  {help_}")
+    print("realistic: sees what a kernel sees (accessed/dirty bits, page flags, faults); "
+          "reference: given what no kernel has, every reference or the future")
+    for kind in ("realistic", "reference"):
+        for name, mod in POLICIES.items():
+            if mod.KIND == kind:
+                _describe_policy(name, mod)
     return 0
 
 
+def _describe_policy(name, mod) -> None:
+    sees = ""
+    if mod.KIND == "reference":
+        sees = " (knows the future)" if getattr(mod, "FUTURE", False) else " (sees every reference)"
+    print(f"{name}  [{mod.KIND}{sees}]  {mod.MODELS}")
+    if not mod.PARAMS:
+        print("    (no parameters)")
+    for p, (default, help_) in mod.PARAMS.items():
+        print(f"    --param {p}={default}  {help_}")
+
+
 def cmd_formats(a) -> int:
-    from rmapsim.trace import FORMATS, WRITABLE
+    from rmapsim.trace import FORMATS, READABLE, WRITABLE
     width = max(map(len, FORMATS))
+    print(f"{'format':<{width}}  read  write  description")
     for name, desc in FORMATS.items():
-        print(f"{name:<{width}}  {desc}{'  [writable]' if name in WRITABLE else ''}")
+        print(f"{name:<{width}}  {'yes' if name in READABLE else 'no':<4}  "
+              f"{'yes' if name in WRITABLE else 'no':<5}  {desc}")
     print("any of them may be gzip, xz or zstd compressed; see docs/trace-format.md")
     return 0
 
@@ -186,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="replay a trace on a simulated machine",
                        epilog=_run_epilog())
-    r.add_argument("trace", metavar="TRACE", help="trace file (format detected, or --format)")
+    r.add_argument("trace", metavar="TRACE", nargs="?", help="trace file (format detected, or "
+                   "--format); optional with --from-snapshot")
+    r.add_argument("--from-snapshot", metavar="FILE", help="start from a live-machine snapshot "
+                   "(`rmapsim snapshot`); without TRACE, report the loaded state and its "
+                   "agreement with the kernel's kpagecount")
     r.add_argument("--format", help="trace format (see `rmapsim formats`)")
     mem = r.add_mutually_exclusive_group()
     mem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
@@ -233,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--policies", required=True, metavar="A,B,...",
                    help="comma-separated reclaim policies (see `rmapsim policies`)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
+    c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
+                   "brought a page in) and misses as a multiple of POLICY's (run too if not "
+                   "listed), e.g. opt: the distance from the optimum")
     cmem = c.add_mutually_exclusive_group()
     cmem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
     cmem.add_argument("--frames", metavar="N", type=int, help="RAM in 4 KiB frames")
@@ -255,9 +298,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="FILE", help="write the table (or JSON) to FILE")
     c.set_defaults(func=cmd_compare)
 
+    sn = sub.add_parser("snapshot", help="capture the running Linux system (root) as a "
+                        "starting state for `run --from-snapshot`")
+    sn.add_argument("-o", "--output", metavar="FILE", required=True,
+                    help="snapshot file to write (atomically; .npz)")
+    sn.add_argument("--attempts", type=int, default=3, metavar="N",
+                    help="capture up to N times while the machine changes too much during a "
+                    "capture (its ptes agree with kpagecount on < 99.8%% of frames), keeping "
+                    "the best (default 3)")
+    sn.set_defaults(func=cmd_snapshot)
+
     sub.add_parser("policies", help="list the reclaim policies and their parameters"
                    ).set_defaults(func=cmd_policies)
     sub.add_parser("formats", help="list the trace formats").set_defaults(func=cmd_formats)
+    from rmapsim import cli_trace
+    cli_trace.add_parser(sub)
     return p
 
 

@@ -174,3 +174,33 @@ def test_timeline_samples_the_run_over_simulated_time():
     assert (tl.free_pages >= 0).all() and tl.free_pages.max() <= d["frames"]
     assert rmapsim.run(scenario_trace("build", 1, 0.05), policy="clock", machine="modern",
                        mem="12M").timeline is None
+
+
+def test_relative_to_opt_is_the_floor_on_the_scenarios(trace_file):
+    """opt (Belady's MIN over page identities resolved through the mappings) brings in no more
+    pages than any other policy on the x11 scenario, and --relative-to puts misses as a
+    multiple of its; the baseline runs even when it is not listed."""
+    pols = cmp.with_baseline(["clock", "fifo", "lru", "virtual-2.2"], "opt")
+    assert pols[-1] == "opt"
+    rs = cmp.rows(cmp.compare(str(trace_file), pols, machine="i486-1997", mem="8M"), "opt")
+    base = rs[-1]["misses"]
+    assert rs[-1]["misses_relative"] == 1.0
+    for r in rs[:-1]:
+        assert r["misses"] >= base, (r["policy"], r["misses"], base)
+        assert r["misses_relative"] == pytest.approx(r["misses"] / base)
+    assert "misses/opt" in cmp.format_table(rs).splitlines()[1]
+    assert cmp.format_csv(rs).splitlines()[0].startswith("policy,misses,misses_relative")
+    with pytest.raises(Exception, match="not among the runs"):
+        cmp.rows(cmp.compare(str(trace_file), ["clock"], machine="i486-1997", mem="8M"), "opt")
+
+
+def test_opt_sees_a_page_shared_by_fork_as_one_page():
+    """In prefork, 256 children share their parent's pages copy-on-write. By (pid, address)
+    each child's reference would be to a page of its own, and a shared page would look idle
+    while other children use it; opt must name pages by what the references reach, and so
+    bring in far fewer pages than lru."""
+    t = scenario_trace("prefork", 1, 0.3)
+    d = SCENARIOS["prefork"].DEFAULTS
+    got = {p: cmp.compare(t, [p], machine=d["machine"], mem=d["mem"])[0].counters["misses"]
+           for p in ("lru", "opt")}
+    assert got["opt"] < 0.7 * got["lru"], got

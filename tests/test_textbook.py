@@ -12,7 +12,7 @@ FIFO, LRU, OPT and both CLOCK variants.  Conventions of that file (see its "conv
   accessed bit), ``CLOCK_useBitClearOnLoad`` is ``params={"init_ref": 0}``; the Stallings
   figure's "CLOCK" sets the use bit on load.
 
-rmapsim has no LRU or OPT policy: those rows are skipped with a reason.
+LRU and OPT are rmapsim's reference policies ``lru`` and ``opt``.
 
 The file also holds a direct, obviously-correct Python transcription of the textbook FIFO and
 CLOCK (``textbook_replay``), first checked against the JSON and then used as the oracle of a
@@ -35,16 +35,15 @@ TEXTBOOK = DATA / "textbook" / "textbook_reference_strings.json"
 
 pytestmark = pytest.mark.skipif(not TEXTBOOK.exists(), reason=f"{TEXTBOOK} not present")
 
-# JSON algorithm name -> (rmapsim policy, params); None = rmapsim has no such policy
+# JSON algorithm name -> (rmapsim policy, params)
 POLICIES = {
     "FIFO": ("fifo", None),
     "CLOCK": ("clock", None),                      # Stallings: use bit set on load
     "CLOCK_useBitSetOnLoad": ("clock", None),
     "CLOCK_useBitClearOnLoad": ("clock", {"init_ref": 0}),
-    "LRU": None,
-    "OPT": None,
+    "LRU": ("lru", None),
+    "OPT": ("opt", None),
 }
-NOT_IN_RMAPSIM = "rmapsim has no {} policy (exact LRU / Belady OPT are not implemented)"
 
 
 def _load():
@@ -139,15 +138,9 @@ def _tables():
                                    id=f"{case['id']}-{algorithm}-{frames}f")
 
 
-def _skip_unless_rmapsim_has(algorithm):
-    if POLICIES.get(algorithm) is None:
-        pytest.skip(NOT_IN_RMAPSIM.format(algorithm))
-
-
 @pytest.mark.parametrize("case,expected", list(_published()))
 def test_published_fault_counts(case, expected):
     algorithm, frames = expected["algorithm"], expected["frames"]
-    _skip_unless_rmapsim_has(algorithm)
     refs = case["reference_string"]
     d = run_cache(refs, frames, algorithm, check=True)
     assert d["references"] == len(refs)
@@ -166,7 +159,6 @@ def test_published_fault_counts(case, expected):
 
 @pytest.mark.parametrize("refs,frames,algorithm,faults", list(_tables()))
 def test_fault_tables_1_to_7_frames(refs, frames, algorithm, faults):
-    _skip_unless_rmapsim_has(algorithm)
     d = run_cache(refs, frames, algorithm)
     assert d["references"] == len(refs)
     assert d["misses"] == faults

@@ -90,8 +90,37 @@ def sample_files(root, repeat=1):
     with open(path, "wb") as f:
         f.write(_raw(n, VSCSI1, lbn=ids, cmd=np.where(writes, 0x2A, 0x28), ver=0x100, len=512))
     out["vscsi"] = (path, _pages(ids, writes))
+    vmsim = _pages([0x41F, 0x2, 0x1], [0, 1, 1])
+    vmsim["addr"] = [0x41F7A0, 0x2000, 0x1FFF]
+    text_file("vmsim", "s.vmsim", b"0041f7a0 R\n# c\n0x2000 w\n\n1fff W\n", vmsim)
+    path = os.path.join(root, "s.csv")                    # the header only once
+    with open(path, "wb") as f:
+        f.write(b"time,page,op\n" + b"1,5,R\n2,0x7,W\n3,5,read\n" * repeat)
+    out["csv"] = (path, np.concatenate([_pages([5, 7, 5], [0, 1, 0])] * repeat))
+    path = os.path.join(root, "s.lcs")
+    from rmapsim.trace import lcs
+    with open(path, "wb") as f:
+        f.write(lcs.header({"n_req": n}) + _raw(n, lcs.V2, id=ids, size=4096, next=-1,
+                                                 optenant=np.where(writes, 13, 1)))
+    out["lcs"] = (path, _pages(ids, writes))
+    path = os.path.join(root, "s.damon")
+    with open(path, "wb") as f:
+        f.write(damon_record([(9, [(0x3000, 0x5000, 2), (0x9000, 0xA000, 1)])] * repeat))
+    out["damon"] = (path, _pages([3, 4, 9, 3, 4] * repeat))
     assert set(out) == set(FORMATS)
     return out
+
+
+def damon_record(snapshots, version=2):
+    """damo's binary ``record`` format: ``[(target_id, [(start, end, nr_accesses), ...]), ...]``."""
+    import struct
+    b = bytearray(b"damon_recfmt_ver" + struct.pack("<i", version))
+    for i, (target, regions) in enumerate(snapshots):
+        b += struct.pack("<qqI", 100 + i, 5, 1)
+        b += struct.pack("<i" if version == 1 else "<Q", target) + struct.pack("<I", len(regions))
+        for start, end, nr in regions:
+            b += struct.pack("<QQI", start, end, nr)
+    return bytes(b)
 
 
 def _compress(path, suffix):
@@ -191,7 +220,7 @@ def test_writer_leaves_nothing_on_failure(tmp_path):
 
 def test_writer_rejects_unknown_formats(tmp_path):
     with pytest.raises(ConfigError, match="writable formats: native, text"):
-        write_trace(tmp_path / "x", mixed_events(3), format="lirs")
+        write_trace(tmp_path / "x", mixed_events(3), format="damon")
     with pytest.raises(ConfigError, match="known formats: native, text, lackey"):
         write_trace(tmp_path / "x", mixed_events(3), format="parquet")
     with pytest.raises(TraceError, match="cannot write"):
@@ -322,8 +351,8 @@ def test_detection_by_extension(tmp_path):
 def test_unknown_format_and_undetectable(tmp_path):
     path = tmp_path / "x.dat"
     path.write_bytes(b"hello world\n")
-    with pytest.raises(ConfigError, match="unknown trace format 'csv'; known formats: native, text"):
-        open_trace(path, format="csv")
+    with pytest.raises(ConfigError, match="unknown trace format 'parquet'; known formats: native, text"):
+        open_trace(path, format="parquet")
     with pytest.raises(TraceError, match="cannot tell the trace format"):
         open_trace(path)
 

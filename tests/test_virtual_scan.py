@@ -182,10 +182,10 @@ def test_v20_swap_out_gives_each_process_age_cluster_size_attempts_round_robin()
     m.st.mm_swap_cnt[p1] = 0
     m.st.mm_swap_cnt[p2] = 0
     m.st.mm_swap_cnt[p3] = 0
-    m.st.g[virtual20.G_SWAP_TASK] = p1
+    m.st.pol_g[virtual20.P_SWAP_TASK] = p1
     assert virtual20.swap_out(m.s, 6) == 0            # counter (8 * 3) >> 6 = 0: one attempt
     assert m.pte(p1, A) & _PTE_SWAP and m.pte(p1, A + P) & _PAGE_PRESENT
-    assert m.st.mm_swap_cnt[p1] == 3 and m.st.g[virtual20.G_SWAP_TASK] == p1
+    assert m.st.mm_swap_cnt[p1] == 3 and m.st.pol_g[virtual20.P_SWAP_TASK] == p1
     assert m.st.mm_swap_address[p1] == A + P
     m.ok()
 

@@ -71,7 +71,9 @@ OBJ_SHIFT = 36
  G_N_SHMSWAP, G_N_PID, G_N_FID) = range(47, 60)
 # the policies' node pool (vmscan/nodes.py): free ghost nodes, keys bound, and the two sizes
 G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_N_NODES = range(60, 64)
-N_GLOBALS = 64
+G_RECORD_KEYS = 64    # the replay writes each reference's page identity (sim/future.py)
+G_PAGE_SERIAL = 65    # in that mode, the number of anonymous pages made so far
+N_GLOBALS = 72
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
 # G_REF_KEY: the page identity of the reference being made (vmscan/nodes.page_key).
 # G_REF_NEXT: the index of the next reference to the same page, for opt (-1: none; sim/future.py).

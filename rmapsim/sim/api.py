@@ -3,22 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmapsim.errors import TraceError
+from rmapsim.errors import ConfigError, TraceError
 from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
-                              G_INIT_REF, G_NR_FREE, G_SEES_REFS, G_ZERO_FRAME, STOP_BAD_EVENT,
+                              G_INIT_REF, G_NR_FREE, G_RECORD_KEYS, G_SEES_REFS, G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params, sees_refs
 from rmapsim.sim.config import build_machine
-from rmapsim.sim.future import chunk_next_use
+from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
 from rmapsim.sim.result import Result, Timeline
 from rmapsim.trace import Trace, from_events, open_trace
+from rmapsim.trace.events import OP_WRITE
 
 DEFAULT_CHECK_EVERY = 10_000
 TIMELINE_EVENTS = 1 << 14
@@ -52,6 +53,11 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
     pol = get_policy(policy)
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
+    return _boot_state(pol, pvals, m, check)
+
+
+def _boot_state(pol, pvals, m, check):
+    """``boot`` once the policy and the Machine are known."""
     st = new_state(m, pol.ID, pvals, check)
     s = as_struct(st)
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
@@ -64,7 +70,8 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
 
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
-        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False) -> Result:
+        check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False,
+        from_snapshot=None) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
@@ -73,9 +80,24 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     it in ``violation`` (and ``integrity_errors`` = 1).
 
     With ``timeline`` the Result's ``timeline`` holds the counters and free memory sampled every
-    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time."""
-    pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
-                                cache_mode=cache_mode, machine=machine, check=check)
+    ``TIMELINE_EVENTS`` events (see ``result.Timeline``), for plots over simulated time.
+
+    With ``from_snapshot`` (a file of ``rmapsim snapshot``) the machine starts in the captured
+    state (``sim/snapshot.py``) and ``trace``, which may then be None, replays on top; the
+    Result's ``snapshot`` attribute holds the load report (agreement with kpagecount)."""
+    loaded = None
+    if from_snapshot is not None:
+        from rmapsim.sim.snapshot import load
+        pol, pvals, m, st, s, loaded = load(from_snapshot, policy=policy, params=params,
+                                            mem=mem, frames=frames, machine=machine,
+                                            check=check, cache_mode=cache_mode)
+        if trace is None:
+            return _snapshot_result(Result(
+                counters=_counters(st), machine=m, policy=pol.NAME,
+                params=dict(zip(pol.PARAMS, pvals)), trace="-"), loaded)
+    else:
+        pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
+                                    cache_mode=cache_mode, machine=machine, check=check)
     t = _as_trace(trace, format)
     if t.bare:
         setup_bare(s)
@@ -89,24 +111,21 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         def chunks():
             return t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
         replay = replay_refs if t.bare else replay_chunk
-        if getattr(pol, "FUTURE", False):
-            source = chunk_next_use(chunks, t.bare)
+        if getattr(pol, "FUTURE", False) and t.bare and t.has_next:
+            source = stored_next_use(t, chunk_events)
+        elif getattr(pol, "FUTURE", False):
+            if loaded is not None and not t.bare:
+                raise ConfigError(f"policy {pol.NAME} needs every page's next use, which a "
+                                  f"first replay finds from the trace alone: on a snapshot it "
+                                  f"takes a bare page trace, not an event trace")
+            keys = None if t.bare else _page_identities(t, chunk_events, dict(
+                params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
+            source = chunk_next_use(chunks, t.bare, keys)
         else:
             source = ((c, NO_FUTURE) for c in chunks())
         for ev, nxt in source:
-            i = 0
-            while True:
-                status, i = replay(s, ev, i, check_every if check else 0, nxt)
-                if status == DONE:
-                    break
-                if status == STOP_BAD_EVENT:
-                    raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]))
-                                     ).relocate(t.locate(base + i))
-                if status == STOP_INTEGRITY:
-                    violation = _violation(st, t, base + i)
-                    break
-                st = grow(st, status)
-                s = as_struct(st)
+            st, s, violation = _replay_chunk(st, s, t, replay, ev, nxt, base,
+                                             check_every if check else 0)
             base += len(ev)
             bar.update()
             if timeline:
@@ -122,11 +141,68 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
             st.cnt[COUNTERS.index("integrity_errors")] += 1
             violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
+    result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
+                    params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
+                    timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return _snapshot_result(result, loaded) if loaded is not None else result
+
+
+def _counters(st):
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
     counters["references"] = counters["reads"] + counters["writes"]
-    return Result(counters=counters, machine=m, policy=pol.NAME,
-                  params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
-                  timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+    return counters
+
+
+def _snapshot_result(result, loaded):
+    r = loaded.report
+    result.extra.update(snapshot=loaded.path, snapshot_frames_mapped=r["frames_mapped"],
+                        snapshot_frames_agreeing=r["frames_agreeing"],
+                        snapshot_agreement=round(r["agreement"], 6))
+    result.snapshot = r
+    return result
+
+
+def _replay_chunk(st, s, t, replay, ev, nxt, base, check_every):
+    """Run one chunk to its end, growing tables as asked: (st, s, violation or None)."""
+    i = 0
+    while True:
+        status, i = replay(s, ev, i, check_every, nxt)
+        if status == DONE:
+            return st, s, None
+        if status == STOP_BAD_EVENT:
+            raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]))
+                             ).relocate(t.locate(base + i))
+        if status == STOP_INTEGRITY:
+            return st, s, _violation(st, t, base + i)
+        st = grow(st, status)
+        s = as_struct(st)
+
+
+def _page_identities(t, chunk_events, machine_kw) -> np.ndarray:
+    """The page each reference of an event trace reaches, by a first replay in record mode:
+    its page-cache slot for file and shared pages, an anonymous page's birth, else (process,
+    virtual page). The replay resolves the mappings as the trace goes (a read window mapped
+    over many file pages is many pages; a page shared by fork is one). It runs under fifo on
+    the machine with room added for every page the trace touches, so that pages are born once:
+    what a page is then depends on the mappings alone, not on a policy's evictions."""
+    touched = set()
+    for ev in t.chunks(chunk_events):
+        refs = ev[ev["op"] <= OP_WRITE]
+        touched.update(np.unique((refs["pid"].astype(np.int64) << 36)
+                                 | (refs["addr"].astype(np.int64) >> 12)).tolist())
+    frames = machine_kw.pop("frames")
+    mem = machine_kw.pop("mem")
+    m = build_machine(machine_kw["machine"], mem, frames, machine_kw["cache_mode"],
+                      dict(machine_kw["params"] or {}))
+    _, _, _, st, s = boot(policy="fifo", frames=m.frames + 2 * len(touched), **machine_kw)
+    st.g[G_RECORD_KEYS] = 1
+    keys, base = [], 0
+    for ev in t.chunks(chunk_events):
+        out = np.empty(len(ev), np.int64)
+        st, s, _ = _replay_chunk(st, s, t, replay_chunk, ev, out, base, 0)
+        keys.append(out)
+        base += len(ev)
+    return np.concatenate(keys) if keys else np.empty(0, np.int64)
 
 
 def _describe(st, code, where):

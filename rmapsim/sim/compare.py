@@ -4,7 +4,10 @@
 ``Trace`` or an event array; the trace is re-read from the start for every policy) and returns
 the ``Result`` objects. ``rows(results)`` gives one dict per policy: the keys of
 ``Result.to_dict()`` (those of ``rmapsim run --json``, ``policy`` among them) plus the derived
-ratios ``scanned_per_freed`` and ``ptes_per_freed`` (None when nothing was freed).
+ratios ``scanned_per_freed`` and ``ptes_per_freed`` (None when nothing was freed), and with
+``relative_to`` a policy, ``misses_relative``: misses (faults that had to bring a page into
+memory; minor faults on pages still in memory are not a policy's doing) as a multiple of that
+policy's. With ``opt``, how far each policy is from the floor Belady's MIN sets.
 ``format_table``, ``format_csv``, ``format_json`` and ``plot`` render them; ``write_atomic``
 writes text or bytes through a temporary file renamed over the target.
 """
@@ -29,7 +32,6 @@ COLUMNS = (
     ("sim_time_ns", "total time", "s"),
     ("oom_kills", "OOM kills", "n"),
 )
-PLOT_COLUMNS = [c for c in COLUMNS if c[0] != "policy"]
 
 
 def parse_policies(text: str) -> list[str]:
@@ -79,14 +81,37 @@ def _ratio(a, b):
     return a / b if b else None
 
 
-def rows(results) -> list[dict]:
+def rows(results, relative_to: str | None = None) -> list[dict]:
     out = []
     for r in results:
         d = r.to_dict()
         d["scanned_per_freed"] = _ratio(d["pages_scanned"], d["pages_freed"])
         d["ptes_per_freed"] = _ratio(d["ptes_visited"], d["pages_freed"])
         out.append(d)
+    if relative_to is not None:
+        base = next((d for d in out if d["policy"] == relative_to), None)
+        if base is None:
+            raise ConfigError(f"--relative-to {relative_to}: that policy is not among the runs")
+        for d in out:
+            d["misses_relative"] = _ratio(d["misses"], base["misses"])
+            d["relative_to"] = relative_to
     return out
+
+
+def with_baseline(policies: list[str], relative_to: str | None) -> list[str]:
+    """The policies to run: the given ones, plus the baseline at the end if it is missing."""
+    if relative_to is None or relative_to in policies:
+        return list(policies)
+    parse_policies(relative_to)
+    return list(policies) + [relative_to]
+
+
+def _columns(rs):
+    cols = list(COLUMNS)
+    if rs and "misses_relative" in rs[0]:
+        cols.insert(1, ("misses", "misses", "n"))
+        cols.insert(2, ("misses_relative", f"misses/{rs[0]['relative_to']}", "r"))
+    return cols
 
 
 def _cell(value, kind) -> str:
@@ -103,7 +128,7 @@ def _cell(value, kind) -> str:
 
 def format_table(rs: list[dict]) -> str:
     """A plain-text table, one line per policy, with a heading naming the trace and machine."""
-    cols = list(COLUMNS)
+    cols = _columns(rs)
     if any(r.get("integrity_errors") or r.get("violation") for r in rs):
         cols.append(("integrity_errors", "integrity errors", "n"))
     head = [h for _, h, _ in cols]
@@ -125,7 +150,7 @@ def format_table(rs: list[dict]) -> str:
 def format_csv(rs: list[dict]) -> str:
     """CSV of the table's columns with raw values (ns, full-precision ratios; empty = none),
     plus the trace, frames and integrity errors."""
-    keys = [k for k, _, _ in COLUMNS] + ["integrity_errors", "frames", "trace"]
+    keys = [k for k, _, _ in _columns(rs)] + ["integrity_errors", "frames", "trace"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(keys)
@@ -147,13 +172,14 @@ def plot_png(rs: list[dict], timelines=None) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
     names = [r["policy"] for r in rs]
-    n = len(PLOT_COLUMNS)
+    plot_columns = [c for c in _columns(rs) if c[0] != "policy"]
+    n = len(plot_columns)
     ncols = 4
     lines = [tl for tl in (timelines or []) if tl is not None and len(tl.sim_time_ns)]
     nrows = -(-n // ncols) + (1 if lines else 0)
     fig = Figure(figsize=(3.2 * ncols, 2.8 * nrows), dpi=100)
     colors = [f"C{i % 10}" for i in range(len(names))]
-    for i, (key, head, kind) in enumerate(PLOT_COLUMNS):
+    for i, (key, head, kind) in enumerate(plot_columns):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         vals = [r.get(key) for r in rs]
         vals = [0.0 if v is None else (v / 1e9 if kind == "s" else float(v)) for v in vals]

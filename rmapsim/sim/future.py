@@ -1,14 +1,17 @@
 """Next-use times for the policies that know the future (opt).
 
 For every reference, the index of the next reference to the same page in the whole trace, or
--1: what libCacheSim's oracleGeneral format stores as ``next_access_vtime``. A page is the
-trace's (pid, virtual page), so the pass needs the trace's keys in memory: 8 bytes a reference,
-plus the sort.
+-1: what libCacheSim's oracleGeneral format stores as ``next_access_vtime``. In a bare trace a
+page is its page number; in an event trace it is what the reference reaches, a file page or a
+(process, virtual page), found by a first replay (``api._page_identities``). The pass holds the
+trace's keys in memory: 8 bytes a reference, plus the sort. A trace that stores the times (oracleGeneral) needs no pass: ``stored_next_use``
+reads them with the references, trusting the file as libCacheSim does.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from rmapsim.trace.events import refs_from_events
 from rmapsim.trace.events import OP_WRITE
 
 
@@ -33,18 +36,29 @@ def ref_keys(chunk: np.ndarray, bare: bool, base: int) -> np.ndarray:
     return np.where(is_ref, k, -1 - base - np.arange(len(chunk), dtype=np.int64))
 
 
-def chunk_next_use(chunks, bare: bool):
-    """The chunks (a re-iterable source) paired with their next-use slices."""
-    lens, keys, base = [], [], 0
+def chunk_next_use(chunks, bare: bool, keys: np.ndarray | None = None):
+    """The chunks (a re-iterable source) paired with their next-use slices; ``keys`` are the
+    references' page identities when known (else the trace's (pid, virtual page))."""
+    lens, parts, base = [], [], 0
     for c in chunks():
-        keys.append(ref_keys(c, bare, base))
+        if keys is None:
+            parts.append(ref_keys(c, bare, base))
         lens.append(len(c))
         base += len(c)
-    nxt = next_use(np.concatenate(keys) if keys else np.empty(0, np.int64))
-    del keys
+    if keys is None:
+        keys = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    nxt = next_use(keys)
+    del keys, parts
     pos = 0
     for c, n in zip(chunks(), lens):
         if len(c) != n:
             raise RuntimeError("trace chunks changed between the two passes")
         yield c, nxt[pos:pos + n]
         pos += n
+
+
+def stored_next_use(trace, size: int):
+    """A bare trace's compact chunks with the next-use times its format stores (1-based
+    request indices there, 0-based here)."""
+    for ev, nxt in trace.chunks(size, with_next=True):
+        yield refs_from_events(ev), np.where(nxt > 0, nxt - 1, -1).astype(np.int64)

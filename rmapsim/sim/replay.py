@@ -19,7 +19,7 @@ from rmapsim.mm.pgtable import pt_index
 from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
 from rmapsim.mm.filemap import obj_slot
 from rmapsim.mm.vmscan.dispatch import page_accessed
-from rmapsim.mm.vmscan.nodes import ref_key
+from rmapsim.mm.vmscan.nodes import page_key, ref_key
 from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
                               C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
                               ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
@@ -27,10 +27,11 @@ from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_
                               G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
                               G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
                               G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS, G_REF_KEY,
-                              G_REF_NEXT, G_SEES_REFS,
+                              G_RECORD_KEYS, G_REF_NEXT, G_SEES_REFS,
                               G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
                               G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
-                              NEED_TABLES, NEED_VMA, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,
+                              NEED_TABLES, NEED_VMA, PG_anon, PG_lru, _PAGE_ACCESSED,
+                              _PAGE_DIRTY, _PAGE_PRESENT,
                               _PAGE_RW, STOP_BAD_EVENT, STOP_INTEGRITY)
 from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
                                   OP_MUNMAP, OP_WRITE)
@@ -82,6 +83,21 @@ def _mm_of(st, pid):
         g[G_LAST_PID] = pid
         g[G_LAST_MM] = mm
     return mm
+
+
+@kernel
+def _record_key(st, mm, addr, frame):
+    """Leave the identity of the page this reference reached in ``g[G_REF_KEY]``: its page
+    cache slot for a file or shared page, the birth stamp ``dispatch.page_added`` gave an
+    anonymous page (so a page shared after fork is one page), else (process, virtual page)."""
+    g = st.g
+    f = st.page_flags[frame]
+    if not (f & PG_lru):
+        g[G_REF_KEY] = ref_key(mm, addr)
+    elif f & PG_anon:
+        g[G_REF_KEY] = st.node_key[frame]
+    else:
+        g[G_REF_KEY] = page_key(st, frame)
 
 
 @kernel(inline="always")
@@ -149,6 +165,8 @@ def access(st, mm, addr, write, i, check_every):
         cnt[C_WRITES] += 1
     else:
         cnt[C_READS] += 1
+    if g[G_RECORD_KEYS]:
+        _record_key(st, mm, addr, st.pt[pte] >> 12)
     if check:
         frame = st.pt[pte] >> 12
         want = expected_token(st, pte, frame)
@@ -205,10 +223,13 @@ def replay_chunk(st, ev, start, check_every, nxt):
     limit = g[G_ADDR_LIMIT]
     check = g[G_CHECK]
     n = len(ev)
-    future = len(nxt) > 0
+    record = g[G_RECORD_KEYS] != 0
+    future = len(nxt) > 0 and not record
     for i in range(start, n):
         if future:
             g[G_REF_NEXT] = nxt[i]
+        elif record:
+            nxt[i] = -1 - i          # not a reference (or not made): a key of its own
         op = ev[i]['op']
         pid = np.int64(ev[i]['pid'])
         if op <= OP_WRITE:
@@ -226,6 +247,8 @@ def replay_chunk(st, ev, start, check_every, nxt):
             s = access(st, mm, addr, op == OP_WRITE, i, check_every)
             if s > 0:
                 return s, i
+            if record and s == 0:
+                nxt[i] = g[G_REF_KEY]
             continue
 
         # ---- process and mapping events -------------------------------------------------

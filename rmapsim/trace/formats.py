@@ -15,6 +15,9 @@ from rmapsim.trace.base import Trace
 from rmapsim.trace.compress import Source, split_suffix
 from rmapsim.trace.libcachesim_formats import (OracleGeneralReader, VscsiReader,
                                                looks_like_oracle_general, looks_like_vscsi)
+from rmapsim.trace.csvtrace import CsvReader
+from rmapsim.trace.damon import MARK as DAMON_MARK, DamonReader, looks_like_damon
+from rmapsim.trace.lcs import LcsReader, looks_like_lcs
 from rmapsim.trace.pagetraces import PageTextReader
 
 FORMATS = {
@@ -22,24 +25,35 @@ FORMATS = {
     "text": "rmapsim text event trace (.rmtxt): one event per line, 'R pid addr', 'MMAP ...'",
     "lackey": "valgrind --tool=lackey --trace-mem=yes output (.lackey); bare",
     "rwpages": "'R <hex page>' / 'W <hex page>' per line (.pages); bare",
-    "txt": "libCacheSim txt: one decimal page number per line (.txt); bare",
-    "lirs": "LIRS block trace: one block number per line, '*' markers (.trace, .trc); bare",
+    "vmsim": "vmsim-style '<hex address> R|W' per line (.vmsim); bare",
+    "txt": "libCacheSim txt: one decimal page number per line (.txt); bare, no R/W",
+    "csv": "delimited text, columns named by --csv-spec or the header (.csv); bare",
+    "lirs": "LIRS block trace: one block number per line, '*' markers (.trace, .trc); bare, no R/W",
     "oracleGeneral": "libCacheSim oracleGeneral binary, 24-byte records, next-access column "
-                     "(.oracleGeneral, .oracleGeneral.bin); bare",
+                     "(.oracleGeneral, .oracleGeneral.bin); bare, no R/W",
+    "lcs": "libCacheSim lcs binary, 8 KiB header, versions 1-8, next-access column (.lcs); bare",
     "vscsi": "VMware vscsi v1 binary, 32-byte records (.vscsi); bare",
+    "damon": "DAMON records of `damo record` (binary, JSON or zlib JSON), expanded to page "
+             "references as `damo replay` does: approximate (.damon, damon.data); bare",
 }
-WRITABLE = ("native", "text")
+READABLE = tuple(FORMATS)
+WRITABLE = ("native", "text", "lackey", "rwpages", "vmsim", "txt", "csv", "lirs",
+            "oracleGeneral", "lcs", "vscsi")
 
 _READERS = {
     "native": native.NativeReader,
     "text": text.TextReader,
     "oracleGeneral": OracleGeneralReader,
+    "lcs": LcsReader,
     "vscsi": VscsiReader,
+    "csv": CsvReader,
+    "damon": DamonReader,
 }
 _EXTENSIONS = (
     (".oraclegeneral.bin", "oracleGeneral"), (".oraclegeneral", "oracleGeneral"),
-    (".vscsi", "vscsi"), (".rmt", "native"), (".rmtxt", "text"), (".lackey", "lackey"),
-    (".pages", "rwpages"), (".txt", "txt"), (".trace", "lirs"), (".trc", "lirs"),
+    (".lcs", "lcs"), (".vscsi", "vscsi"), (".rmt", "native"), (".rmtxt", "text"),
+    (".lackey", "lackey"), (".pages", "rwpages"), (".vmsim", "vmsim"), (".txt", "txt"),
+    (".csv", "csv"), (".trace", "lirs"), (".trc", "lirs"), (".lirs", "lirs"), (".damon", "damon"),
 )
 SNIFF_BYTES = 1 << 16
 
@@ -48,8 +62,12 @@ _LINE_KINDS = (
     ("rwpages", re.compile(rb"[RrWw]\s+(?:0x)?[0-9a-fA-F]+")),
     ("txt", re.compile(rb"\d+")),
     ("lirs", re.compile(rb"\d+|\*")),
+    ("vmsim", re.compile(rb"(?:0[xX])?[0-9a-fA-F]+\s+[RrWw](?:\s*#.*)?")),
     ("text", re.compile(rb"(?:[RW]\s+\S+\s+\S+|(?:MMAP|MUNMAP|FORK|EXEC|EXIT|FILE)\s.*)")),
 )
+
+
+_CSV_LINE = re.compile(rb"[^,\n]*,[^\n]*")
 
 
 def canonical(name: str) -> str:
@@ -62,6 +80,8 @@ def canonical(name: str) -> str:
 
 def format_from_name(path: str) -> str | None:
     base = split_suffix(os.path.basename(path).lower())[0]
+    if base.startswith("damon") and base.endswith(".data"):
+        return "damon"
     for ext, name in _EXTENSIONS:
         if base.endswith(ext):
             return name
@@ -70,7 +90,11 @@ def format_from_name(path: str) -> str | None:
 
 def sniff(head: bytes) -> str | None:
     """Guess the format of content with no telling magic or extension."""
+    if looks_like_damon(head):
+        return "damon"
     if b"\0" in head[:4096]:
+        if looks_like_lcs(head):
+            return "lcs"
         if looks_like_vscsi(head):
             return "vscsi"
         return "oracleGeneral" if looks_like_oracle_general(head) else None
@@ -85,6 +109,8 @@ def sniff(head: bytes) -> str | None:
             if name == "lackey" and all(ln[:2] in (b"==", b"--") for ln in lines):
                 continue
             return name
+    if _CSV_LINE.fullmatch(lines[-1]) and all(_CSV_LINE.fullmatch(ln) for ln in lines[1:]):
+        return "csv"
     return None
 
 
@@ -93,6 +119,10 @@ def detect(path: str, head: bytes) -> str:
         return "native"
     if head.startswith(text.HEADER.encode()):
         return "text"
+    if looks_like_lcs(head):
+        return "lcs"
+    if head.startswith(DAMON_MARK):
+        return "damon"
     name = format_from_name(path) or sniff(head)
     if name is None:
         raise TraceError(path, "cannot tell the trace format from the file name or the content; "
@@ -100,11 +130,13 @@ def detect(path: str, head: bytes) -> str:
     return name
 
 
-def open_trace(path, format: str | None = None, *, instructions: bool = True) -> Trace:
+def open_trace(path, format: str | None = None, *, instructions: bool = True,
+               csv_spec=None) -> Trace:
     """Open a trace file (gzip, xz or zstd compressed or not) for streaming.
 
     ``format``: one of ``FORMATS`` or None to detect it. ``instructions``: for ``lackey``, whether
-    instruction fetches (``I`` lines) are references. An empty file is a ``TraceError``.
+    instruction fetches (``I`` lines) are references. ``csv_spec``: for ``csv``, the column spec
+    (``"obj=2,op=3,header=1,sep=,"``, see ``csvtrace``). An empty file is a ``TraceError``.
     """
     path = os.fspath(path)
     name = canonical(format) if format is not None else None
@@ -114,7 +146,9 @@ def open_trace(path, format: str | None = None, *, instructions: bool = True) ->
     if not head:
         raise TraceError(path, "empty file: no trace data", offset=0)
     name = name or detect(path, head)
-    if name in _READERS:
+    if name == "csv":
+        reader = CsvReader(path, csv_spec=csv_spec)
+    elif name in _READERS:
         reader = _READERS[name](path)
     else:
         reader = PageTextReader(path, name, instructions=instructions)

@@ -1,4 +1,5 @@
-"""Readers of bare page-reference text traces: ``txt``, ``lirs``, ``rwpages`` and ``lackey``.
+"""Readers of bare page-reference text traces: ``txt``, ``lirs``, ``rwpages``, ``vmsim`` and
+``lackey``.
 
 Every one gives a bare trace (READ/WRITE events of pid 0) and is parsed by a compiled line
 kernel (see ``textscan``); errors name the 1-based line.
@@ -10,6 +11,9 @@ kernel (see ``textscan``); errors name the 1-based line.
   no reference; blank lines are skipped; CRLF line ends are allowed (as everywhere).
 - ``rwpages`` -- ``R <hex page>`` or ``W <hex page>`` per line (the SPEC CPU2000 traces in
   ``shared/data/spec2000``); ``0x`` is optional; blank lines and ``#`` comments are skipped.
+- ``vmsim`` -- ``<hex address> R|W`` per line (the traces of vmsim-style page-replacement
+  assignments, e.g. ``0041f7a0 R``): a byte address, ``0x`` optional, then ``R``/``W`` (either
+  case); blank lines and ``#`` comments are skipped. The event address is the byte address.
 - ``lackey`` -- valgrind ``--tool=lackey --trace-mem=yes`` output: ``I  addr,size`` (instruction
   fetch), `` L addr,size`` (load), `` S addr,size`` (store), `` M addr,size`` (modify: a load
   then a store), addresses in hex. ``L`` and ``I`` give READ (``I`` only when instructions are
@@ -27,7 +31,7 @@ from numba import njit
 from rmapsim.trace.events import OP_READ, OP_WRITE
 from rmapsim.trace.lexer import (E_FULL, E_OK, E_PAGE, E_SIZE, E_SYNTAX, E_TOO_BIG, NL, PAGE_MAX,
                                  DEC_DIGIT, HEX_DIGIT,
-                                 line_end, parse_dec, parse_field, skip_blank, skip_line)
+                                 line_end, parse_dec, parse_field, parse_hex, skip_blank, skip_line)
 from rmapsim.trace.textscan import LineReader, scan
 
 SHIFT = np.uint64(12)
@@ -170,6 +174,37 @@ def lackey_kernel(a, pos, end, op, pid, addr, lines, n, cap, line, instructions)
     return n, pos, line, E_OK
 
 
+@njit(cache=True, nogil=True)
+def vmsim_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
+    """``<hex address> R|W`` per line, ``#`` comments and blank lines."""
+    while pos < end and n < cap:
+        i = skip_blank(a, pos, end)
+        c = a[i] if i < end else NL
+        if c == NL or c == 35:
+            pos = skip_line(a, i, end) + 1
+            line += 1
+            continue
+        v, i, err = parse_hex(a, i, end)
+        if err != E_OK:
+            return n, pos, line, err
+        j = skip_blank(a, i, end)
+        if j == i or j >= end:
+            return n, pos, line, E_SYNTAX
+        c = a[j]
+        if c != 82 and c != 114 and c != 87 and c != 119:
+            return n, pos, line, E_SYNTAX
+        i = line_end(a, j + 1, end, True)
+        if i < 0:
+            return n, pos, line, E_SYNTAX
+        op[n] = OP_WRITE if (c == 87 or c == 119) else OP_READ
+        addr[n] = v
+        lines[n] = line
+        n += 1
+        pos = i + 1
+        line += 1
+    return n, pos, line, E_OK
+
+
 # name -> (kernel, options builder, message for a malformed line, minimum chunk capacity)
 KERNELS = {
     "txt": (page_kernel, lambda opts: (False, False),
@@ -178,6 +213,8 @@ KERNELS = {
              "expected one unsigned decimal block number (or '*') per line", 1),
     "rwpages": (page_kernel, lambda opts: (True, False),
                 "expected 'R <hex page>' or 'W <hex page>'", 1),
+    "vmsim": (vmsim_kernel, lambda opts: (),
+              "expected '<hex address> R' or '<hex address> W'", 1),
     "lackey": (lackey_kernel, lambda opts: (bool(opts.get("instructions", True)),),
                "expected a valgrind lackey line ('I  addr,size' or ' L|S|M addr,size')", 4),
 }

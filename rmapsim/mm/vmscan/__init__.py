@@ -17,9 +17,15 @@ routes the hooks by ``g[G_POLICY]``; add a policy there and in ``POLICIES`` belo
 """
 from rmapsim.errors import ConfigError
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import mglru, splitlru
+from rmapsim.mm.vmscan import lirs
+from rmapsim.mm.vmscan import clockpro
+from rmapsim.mm.vmscan import lists24, lists26
 
 POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lru, opt)}
-from rmapsim.mm.vmscan import lists24, lists26  # noqa: E402
+POLICIES.update({m.NAME: m for m in (splitlru, mglru)})
+POLICIES[lirs.NAME] = lirs
+POLICIES[clockpro.NAME] = clockpro
 POLICIES.update({m.NAME: m for m in (lists24, lists26)})
 
 

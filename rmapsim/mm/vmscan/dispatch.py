@@ -5,15 +5,23 @@ an inlined chain would be copied into each fault path. A new policy adds one bra
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import G_POLICY, PG_lru
+from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
 from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
+from rmapsim.mm.vmscan import mglru, splitlru
+from rmapsim.mm.vmscan import lirs
+from rmapsim.mm.vmscan import clockpro
 from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.mm.vmscan import lists24, lists26
 
 
 @kernel
 def page_added(st, frame):
     st.page_flags[frame] |= PG_lru
+    if st.g[G_RECORD_KEYS] and (st.page_flags[frame] & PG_anon):
+        # the identity pass (sim/future.py) names each anonymous page by its birth
+        st.node_key[frame] = ANON_KEY | st.g[G_PAGE_SERIAL]
+        st.g[G_PAGE_SERIAL] += 1
     p = st.g[G_POLICY]
     if p == clock.ID:
         clock.page_added(st, frame)
@@ -27,6 +35,14 @@ def page_added(st, frame):
         lru.page_added(st, frame)
     elif p == opt.ID:
         opt.page_added(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_added(st, frame)
+    elif p == mglru.ID:
+        mglru.page_added(st, frame)
+    elif p == lirs.ID:
+        lirs.page_added(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_added(st, frame)
     elif p == lists24.ID:
         lists24.page_added(st, frame)
     elif p == lists26.ID:
@@ -44,6 +60,8 @@ def page_accessed(st, frame):
         lru.page_accessed(st, frame)
     elif p == opt.ID:
         opt.page_accessed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_accessed(st, frame)
 
 
 @kernel
@@ -63,6 +81,14 @@ def page_removed(st, frame):
         lru.page_removed(st, frame)
     elif p == opt.ID:
         opt.page_removed(st, frame)
+    elif p == splitlru.ID:
+        splitlru.page_removed(st, frame)
+    elif p == mglru.ID:
+        mglru.page_removed(st, frame)
+    elif p == lirs.ID:
+        lirs.page_removed(st, frame)
+    elif p == clockpro.ID:
+        clockpro.page_removed(st, frame)
     elif p == lists24.ID:
         lists24.page_removed(st, frame)
     elif p == lists26.ID:
@@ -85,6 +111,14 @@ def reclaim(st, nr_to_free):
         return lru.reclaim(st, nr_to_free)
     if p == opt.ID:
         return opt.reclaim(st, nr_to_free)
+    if p == splitlru.ID:
+        return splitlru.reclaim(st, nr_to_free)
+    if p == mglru.ID:
+        return mglru.reclaim(st, nr_to_free)
+    if p == lirs.ID:
+        return lirs.reclaim(st, nr_to_free)
+    if p == clockpro.ID:
+        return clockpro.reclaim(st, nr_to_free)
     if p == lists24.ID:
         return lists24.reclaim(st, nr_to_free)
     if p == lists26.ID:

@@ -13,7 +13,7 @@ from rmapsim.mm.vmscan.nodes import list_add_tail, list_del, list_move_tail
 NAME = "lru"
 ID = 4
 KIND = "reference"
-MODELS = "exact least-recently-used (libCacheSim LRU); sees every reference"
+MODELS = "exact least-recently-used (libCacheSim LRU)"
 PARAMS = {}
 
 

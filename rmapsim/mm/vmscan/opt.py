@@ -24,7 +24,7 @@ from rmapsim.mm.vmscan.nodes import HEAP_N, heap_fix, heap_push, heap_remove
 NAME = "opt"
 ID = 5
 KIND = "reference"
-MODELS = "Belady's MIN (1966), the optimal offline policy (libCacheSim Belady); knows the future"
+MODELS = "Belady's MIN (1966), the optimal offline policy (libCacheSim Belady)"
 PARAMS = {}
 FUTURE = True           # needs next-use times (sim/future.py)
 

@@ -1,0 +1,346 @@
+"""CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC 2005): LIRS's reuse-distance test on a clock.
+
+A realistic policy: it learns of references only through the accessed bits (``page_referenced``,
+test-and-clear through rmap, plus PG_referenced) when a hand passes a page. One clock list
+holds hot pages, resident cold pages and non-resident cold pages (ghosts) that are still in
+their *test period*. A cold page re-referenced during its test period has a reuse distance
+smaller than the hot pages' recency and turns hot; a hot page found unreferenced by HAND_hot
+turns cold. m_c, the target number of cold pages, adapts: +1 when a cold page is referenced in
+its test period (resident, or faulted back in as a ghost), -1 when a test period ends without one.
+
+Paper (section 3; quoted wording as in the paper's "operations on searching victim pages",
+also quoted in Caffeine's ClockProPolicy) -> routine:
+
+- the clock: node list 0; the paper's *list head*, where pages enter, is our young end
+  (``list_add_tail``); hands move from old to young (``node_next``) and wrap around;
+- page fault: ``reclaim`` runs HAND_cold for a frame first (``_run_cold``), then
+  ``page_added``: a page not in the list enters as cold at the head and starts its test
+  period; a non-resident cold page found in the list turns hot at the head (m_c + 1) and
+  HAND_hot runs (``_run_hot``) while there are more than m - m_c hot pages;
+- HAND_cold (``_run_cold``) at a resident cold page: unreferenced -> freed; a ghost takes
+  its place if it is in its test period, else it leaves the clock. Referenced and in its test
+  period -> hot (m_c + 1) at the head, HAND_hot runs; referenced and not -> bit reset, to the
+  head with a new test period. The hand goes on until a page is freed;
+- HAND_hot (``_run_hot``): a referenced hot page has its bit reset and stays hot; the first
+  unreferenced one turns cold (not in a test period). Every cold page it passes ends its test
+  period (``_end_test``), ghosts leave the clock; it stops at the next hot page;
+- HAND_test (``_run_test``): while more than m ghosts exist, end the test period of the
+  next cold page in one;
+- m_c (the paper's adaptive cold allocation): ``_mc_adjust`` within [1, m - 1].
+
+Warm-up: until memory first fills, a new page enters hot while fewer than m - m_c pages are
+(the authors' simulator, clock-pro.c, "fill the clock with (mem_size - MIN_cold_alloc) hot pages
+at first"; the paper is silent, and LIRS does the same with its LIR set). Without it
+(``warm_hot=0``) m_c grows by one per promotion while no test period can end, and on
+cloudPhysicsIO at 30,000 frames CLOCK-Pro falls to CLOCK's misses; with it, it stays within
+5% of LIRS at every size measured.
+
+Where libCacheSim's ClockPro.c (as in the Python binding 0.3.5) differs from the paper, and
+why this follows the paper (measured in tests/test_policy_lirs_clockpro.py):
+
+1. ``ClockPro_can_insert`` refuses a missed object while resident cold pages >= mem_cold_max:
+   it is not cached and nothing is evicted. Hot pages only come from a promotion in
+   ``ClockPro_run_cold``, which only runs to evict, which only happens when memory is full; so
+   memory never fills beyond mem_cold_max = init_ratio_cold x size and nothing is ever
+   evicted: libCacheSim's ClockPro keeps the first ratio x size distinct objects for good
+   (all 17 objcount rows, binding default ratio 0.5; the C default 1 likewise, live). The paper
+   (section 3, page fault) always admits the faulted page and runs HAND_cold for a frame;
+2. a refaulted test page is promoted (``ClockPro_promote``) but not put back in the cache's
+   hash table or occupancy, so it would never be found again;
+3. HAND_cold promotes every referenced cold page, test period or not, and there is no test
+   period on resident pages: every evicted cold page becomes a test entry (paper: only a
+   page still in its test period stays, non-resident; a referenced page outside one gets a
+   new test period at the list head);
+4. HAND_hot neither ends test periods nor removes ghosts it passes, and moves a demoted page to
+   the head (paper: status change in place, "then move the hand forward");
+5. mem_cold_max starts at init_ratio_cold x size and grows only on a ghost refault.
+
+Parameters: ``init_ref`` (0: the faulting access does not count as a reference, the paper's
+model in which a fault starts the test period and a *second* access ends it hot; 1: the
+MMU-set accessed bit of the fault counts), ``cold_init`` (initial m_c as a fraction of m, at
+least 1; the paper fixes none, the authors' simulator uses 5%), ``warm_hot``. m is the frames in
+cache mode; in kernel mode the pages in memory each time reclaim runs (until then the frames
+free at the first page added less the high watermark);
+at most m ghosts (HAND_test), within the pool of 2 x frames + 16; should it run out, the
+evicted page leaves no ghost. A page that cannot be freed now (locked, swap full) is passed
+over; every hand loop is bounded by the list length.
+"""
+import numpy as np
+
+from rmapsim.jit import kernel
+
+from rmapsim.mm.rmap import page_referenced
+from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
+                              G_NR_FRAMES, G_NR_FREE, PG_lru, PG_referenced)
+from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
+                                     list_add_tail, list_del, page_key)
+
+NAME = "clock-pro"
+ID = 10
+KIND = "realistic"
+MODELS = "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC 2005): hot/cold/test clock, three hands"
+PARAMS = {"init_ref": (0, "1: the faulting reference sets the new page's accessed bit and counts "
+                          "as a re-reference; 0: it only starts the test period (paper)"),
+          "cold_init": (0.01, "initial cold target m_c as a fraction of memory (adapts)"),
+          "warm_hot": (1, "1: until memory first fills, new pages enter hot while fewer than "
+                          "m - m_c are (the authors' clock-pro.c); 0: every new page cold")}
+
+CLOCK = 0
+HOT, COLD, COLD_TEST = 1, 2, 3          # node_val of a frame; a ghost is always in test
+P_INIT, P_M, P_MC, P_HOT, P_RES, P_NONRES, HH, HC, HT = range(9)
+P_PROMOTED, P_DEMOTED, P_TEST_EXPIRED = 9, 10, 11       # event counts (for tests)
+P_FILLED = 12                           # reclaim has run: the warm-up is over
+
+
+@kernel(inline="always")
+def _next(st, node):
+    nx = st.node_next[node]
+    return nx if nx >= 0 else st.list_head[CLOCK]
+
+
+@kernel(inline="always")
+def _hand(st, h):
+    x = st.pol_g[h]
+    return x if x >= 0 else st.list_head[CLOCK]
+
+
+@kernel
+def _unlink(st, node):
+    """Take a node off the clock; a hand on it moves on to the next one."""
+    nx = _next(st, node)
+    if nx == node:
+        nx = -1
+    for h in (HH, HC, HT):
+        if st.pol_g[h] == node:
+            st.pol_g[h] = nx
+    list_del(st, node)
+
+
+@kernel(inline="always")
+def _mc_adjust(st, d):
+    mc = st.pol_g[P_MC] + d
+    st.pol_g[P_MC] = min(max(mc, 1), max(st.pol_g[P_M] - 1, 1))
+
+
+@kernel(inline="always")
+def _ref(st, f):
+    """Test and clear the page's accessed bits and PG_referenced."""
+    st.cnt[C_PAGES_SCANNED] += 1
+    n = page_referenced(st, f)
+    if st.page_flags[f] & PG_referenced:
+        st.page_flags[f] &= ~PG_referenced
+        n += 1
+    return n > 0
+
+
+@kernel
+def _init(st):
+    g = st.g
+    m = g[G_NR_FRAMES] if g[G_CACHE_MODE] else max(g[G_NR_FREE] + 1 - g[G_HIGH], 2)
+    st.pol_g[P_M] = m
+    st.pol_g[P_MC] = 0
+    _mc_adjust(st, max(np.int64(1), np.int64(st.params[1] * m)))
+    for h in (HH, HC, HT):
+        st.pol_g[h] = -1
+    st.pol_g[P_INIT] = 1
+
+
+@kernel
+def _end_test(st, node):
+    """A cold page's test period ends (HAND_hot or HAND_test passes it): a ghost leaves the
+    clock; m_c - 1, or + 1 for a resident page referenced meanwhile (the bit is kept, in
+    PG_referenced, for HAND_cold)."""
+    if node >= st.g[G_NR_FRAMES]:
+        _unlink(st, node)
+        ghost_free(st, node)
+        st.pol_g[P_NONRES] -= 1
+        st.pol_g[P_TEST_EXPIRED] += 1
+        _mc_adjust(st, -1)
+    elif st.node_val[node] == COLD_TEST:
+        st.node_val[node] = COLD
+        n = page_referenced(st, node)
+        if n > 0:
+            st.page_flags[node] |= PG_referenced
+        if st.page_flags[node] & PG_referenced:
+            _mc_adjust(st, 1)
+        else:
+            st.pol_g[P_TEST_EXPIRED] += 1
+            _mc_adjust(st, -1)
+
+
+@kernel
+def _run_hot(st):
+    """HAND_hot: turn the next unreferenced hot page cold; end the test periods it passes."""
+    steps = 2 * st.list_len[CLOCK] + 2
+    while steps > 0 and st.pol_g[P_HOT] > 0:
+        steps -= 1
+        x = _hand(st, HH)
+        if x >= st.g[G_NR_FRAMES] or st.node_val[x] == COLD_TEST:
+            st.pol_g[HH] = _next(st, x)
+            _end_test(st, x)
+            continue
+        st.pol_g[HH] = _next(st, x)
+        if st.node_val[x] != HOT or _ref(st, x):
+            continue
+        st.node_val[x] = COLD
+        st.pol_g[P_HOT] -= 1
+        st.pol_g[P_DEMOTED] += 1
+        # the hand stops at the next hot page
+        steps = st.list_len[CLOCK]
+        while steps > 0 and st.pol_g[P_HOT] > 0:
+            steps -= 1
+            y = _hand(st, HH)
+            if y < st.g[G_NR_FRAMES] and st.node_val[y] == HOT:
+                break
+            st.pol_g[HH] = _next(st, y)
+            _end_test(st, y)
+        return True
+    return False
+
+
+@kernel
+def _promote(st, f):
+    """A cold page referenced in its test period turns hot at the head of the list."""
+    _mc_adjust(st, 1)
+    st.node_val[f] = HOT
+    st.pol_g[P_HOT] += 1
+    st.pol_g[P_PROMOTED] += 1
+    list_add_tail(st, CLOCK, f)
+    while st.pol_g[P_HOT] > st.pol_g[P_M] - st.pol_g[P_MC]:
+        if not _run_hot(st):
+            break
+
+
+@kernel
+def _run_test(st):
+    """HAND_test: end the test period of the next cold page in one."""
+    steps = st.list_len[CLOCK] + 1
+    while steps > 0:
+        steps -= 1
+        x = _hand(st, HT)
+        if x < 0:
+            return
+        st.pol_g[HT] = _next(st, x)
+        if x >= st.g[G_NR_FRAMES] or st.node_val[x] == COLD_TEST:
+            _end_test(st, x)
+            return
+
+
+@kernel
+def _to_ghost(st, f):
+    """An evicted cold page in its test period: a ghost takes its place on the clock."""
+    gh = ghost_new(st, st.node_key[f])
+    if gh < 0:
+        _unlink(st, f)
+        return
+    pv = st.node_prev[f]
+    nx = st.node_next[f]
+    st.node_prev[gh] = pv
+    st.node_next[gh] = nx
+    st.node_list[gh] = CLOCK
+    if pv >= 0:
+        st.node_next[pv] = gh
+    else:
+        st.list_head[CLOCK] = gh
+    if nx >= 0:
+        st.node_prev[nx] = gh
+    else:
+        st.list_tail[CLOCK] = gh
+    st.node_prev[f] = -1
+    st.node_next[f] = -1
+    st.node_list[f] = -1
+    for h in (HH, HC, HT):
+        if st.pol_g[h] == f:
+            st.pol_g[h] = gh
+    st.pol_g[P_NONRES] += 1
+
+
+@kernel
+def _run_cold(st):
+    """HAND_cold: go round until a resident cold page is freed; True if one was."""
+    steps = 3 * st.list_len[CLOCK] + 4
+    while steps > 0:
+        steps -= 1
+        if st.pol_g[P_RES] - st.pol_g[P_HOT] <= 0:
+            if not _run_hot(st):          # every resident page is hot: demote one
+                return False
+            continue
+        x = _hand(st, HC)
+        st.pol_g[HC] = _next(st, x)
+        if x >= st.g[G_NR_FRAMES] or st.node_val[x] == HOT:
+            continue
+        if _ref(st, x):
+            _unlink(st, x)
+            if st.node_val[x] == COLD_TEST:
+                _promote(st, x)
+            else:
+                st.node_val[x] = COLD_TEST      # a new test period, at the head
+                list_add_tail(st, CLOCK, x)
+            continue
+        if not shrink_page(st, x):
+            st.cnt[C_RECLAIM_FAILURES] += 1
+            continue
+        if st.node_val[x] == COLD_TEST:
+            _to_ghost(st, x)
+        else:
+            _unlink(st, x)
+        st.pol_g[P_RES] -= 1
+        forget_frame(st, x)
+        st.page_flags[x] &= ~PG_lru
+        reclaimed(st, x)
+        while st.pol_g[P_NONRES] > st.pol_g[P_M]:
+            _run_test(st)
+        return True
+    return False
+
+
+@kernel
+def page_added(st, frame):
+    if st.pol_g[P_INIT] == 0:
+        _init(st)
+    key = page_key(st, frame)
+    node = key_node(st, key)
+    st.pol_g[P_RES] += 1
+    if node >= st.g[G_NR_FRAMES]:
+        # a non-resident cold page in its test period: hot, at the head
+        _unlink(st, node)
+        ghost_free(st, node)
+        st.pol_g[P_NONRES] -= 1
+        key_bind(st, key, frame)
+        _promote(st, frame)
+    elif (st.params[2] and not st.pol_g[P_FILLED]
+          and st.pol_g[P_HOT] < st.pol_g[P_M] - st.pol_g[P_MC]):
+        key_bind(st, key, frame)             # warm-up: hot until m - m_c are
+        st.node_val[frame] = HOT
+        st.pol_g[P_HOT] += 1
+        list_add_tail(st, CLOCK, frame)
+    else:
+        key_bind(st, key, frame)
+        st.node_val[frame] = COLD_TEST
+        list_add_tail(st, CLOCK, frame)
+
+
+@kernel
+def page_removed(st, frame):
+    if st.node_list[frame] == CLOCK:
+        _unlink(st, frame)
+    if st.node_val[frame] == HOT:
+        st.pol_g[P_HOT] -= 1
+    st.pol_g[P_RES] -= 1
+    forget_frame(st, frame)
+
+
+@kernel
+def reclaim(st, nr_to_free):
+    st.pol_g[P_FILLED] = 1
+    if not st.g[G_CACHE_MODE] and st.pol_g[P_RES] >= 2:
+        st.pol_g[P_M] = st.pol_g[P_RES]      # kernel mode: memory is full now
+        _mc_adjust(st, 0)
+        while st.pol_g[P_HOT] > st.pol_g[P_M] - st.pol_g[P_MC]:
+            if not _run_hot(st):
+                break
+    freed = 0
+    while freed < nr_to_free and _run_cold(st):
+        freed += 1
+    return freed
