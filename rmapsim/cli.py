@@ -103,43 +103,48 @@ def cmd_demo(a) -> int:
 
 
 def cmd_scenario(a) -> int:
-    from rmapsim.scenarios import SCENARIOS, scenario_trace
+    from rmapsim.scenarios import SCENARIOS, get_scenario, scenario_chunks
     if a.list:
         if a.name or a.output:
             raise ConfigError("--list takes no scenario name or --output")
         width = max(map(len, SCENARIOS))
-        for name, mod in SCENARIOS.items():
-            d = mod.DEFAULTS
-            print(f"{name:<{width}}  [{d['machine']}, --mem {d['mem']}]  {mod.DESCRIPTION}")
+        for name, sc in SCENARIOS.items():
+            d = sc.DEFAULTS
+            print(f"{name:<{width}}  [{d['machine']}, --mem {d['mem']}]  {sc.DESCRIPTION}")
         return 0
     if not a.name:
-        raise ConfigError("scenario name needed (see `rmapsim scenario --list`)")
+        raise ConfigError("scenario name or .toml file needed (see `rmapsim scenario --list`)")
+    sc = get_scenario(a.name)
     if not a.output:
         raise ConfigError("scenario needs -o FILE to write the trace to")
     from rmapsim.trace import write_trace
-    n = write_trace(a.output, scenario_trace(a.name, a.seed, a.scale), a.format)
-    mod = SCENARIOS[a.name]
-    print(f"{a.output}: {n:,} events of scenario {a.name} (seed {a.seed}, scale {a.scale:g}); "
-          f"replay it with `rmapsim run {a.output} --machine {mod.DEFAULTS['machine']} "
-          f"--mem {mod.DEFAULTS['mem']}`", file=sys.stderr)
+    n = write_trace(a.output, scenario_chunks(sc, a.seed, a.scale), a.format)
+    d = sc.DEFAULTS
+    mem = f" --mem {d['mem']}" if d["mem"] else " --mem SIZE"
+    print(f"{a.output}: {n:,} events of scenario {sc.name} (seed {a.seed}, scale {a.scale:g}); "
+          f"replay it with `rmapsim run {a.output} --machine {d['machine']}{mem}`",
+          file=sys.stderr)
     return 0
 
 
 def _compare_source(a):
-    """(trace, machine, mem) for compare's TRACE_OR_SCENARIO: an existing file is a trace; else
-    a scenario name (or ``scenario:NAME``) whose default machine and memory fill the gaps."""
-    from rmapsim.scenarios import SCENARIOS, scenario_trace
+    """(trace, machine, mem) for compare's TRACE_OR_SCENARIO: a ``.toml`` file is a scenario
+    file; else an existing file is a trace; else a scenario name (or ``scenario:NAME``) whose
+    default machine and memory fill the gaps."""
+    from rmapsim.scenarios import SCENARIOS, get_scenario, is_scenario_file, scenario_trace
     name = a.trace[len("scenario:"):] if a.trace.startswith("scenario:") else a.trace
-    if not a.trace.startswith("scenario:") and (os.path.exists(a.trace) or name not in SCENARIOS):
+    if (not a.trace.startswith("scenario:") and not is_scenario_file(a.trace)
+            and (os.path.exists(a.trace) or name not in SCENARIOS)):
         if a.seed is not None or a.scale is not None:
             raise ConfigError("--seed and --scale apply to a scenario, not to a trace file")
         return a.trace, a.machine or "modern", a.mem
     if a.format:
         raise ConfigError("--format applies to a trace file, not to a scenario")
-    d = SCENARIOS[name].DEFAULTS if name in SCENARIOS else {}
-    t = scenario_trace(name, 1 if a.seed is None else a.seed, 1.0 if a.scale is None else a.scale)
+    sc = get_scenario(name)
+    d = sc.DEFAULTS
+    t = scenario_trace(sc, 1 if a.seed is None else a.seed, 1.0 if a.scale is None else a.scale)
     mem = a.mem if (a.mem is not None or a.frames is not None) else d.get("mem")
-    return t, a.machine or d.get("machine", "modern"), mem
+    return t, a.machine or d.get("machine") or "modern", mem
 
 
 def cmd_compare(a) -> int:
@@ -255,8 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(native format; replay it with `rmapsim run FILE --mem 16M`)")
     d.set_defaults(func=cmd_demo)
 
-    sc = sub.add_parser("scenario", help="write the trace of a built-in workload scenario")
-    sc.add_argument("name", nargs="?", metavar="NAME", help="scenario (see --list)")
+    sc = sub.add_parser("scenario", help="write the trace of a workload scenario (built-in or "
+                        "a .toml scenario file)")
+    sc.add_argument("name", nargs="?", metavar="NAME_OR_FILE", help="built-in scenario (see "
+                    "--list) or the path of a .toml scenario file (docs/scenario-format.md)")
     sc.add_argument("--list", action="store_true", help="list the scenarios")
     sc.add_argument("-o", "--output", metavar="FILE", help="trace file to write (atomically)")
     sc.add_argument("--seed", type=int, default=1, help="seed of the workload (default 1)")
@@ -268,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="replay one trace under several policies, side by side",
                        epilog=_run_epilog())
-    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, or a scenario name "
-                   "(its default machine and --mem apply unless given)")
+    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, a scenario name or "
+                   "a .toml scenario file (its default machine and --mem apply unless given)")
     c.add_argument("--policies", required=True, metavar="A,B,...",
                    help="comma-separated reclaim policies (see `rmapsim policies`)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")

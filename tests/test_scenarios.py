@@ -1,5 +1,6 @@
-"""The workload scenarios: deterministic, shaped as their docstrings claim, and replayed without
-losing a byte under clock and fifo on their default machines."""
+"""The built-in workload scenarios (scenario files shipped with the package): deterministic,
+shaped as their comments claim, and replayed without losing a byte under every policy on their
+default machines."""
 import numpy as np
 import pytest
 
@@ -7,11 +8,14 @@ import rmapsim
 from rmapsim.mm.vmscan import POLICIES
 from rmapsim.errors import ConfigError
 from rmapsim.scenarios import SCENARIOS, get_scenario, scenario_events, scenario_trace
-from rmapsim.scenarios import build, prefork, stream, x11_486
 from rmapsim.sim.config import build_machine
 from rmapsim.trace import open_trace, write_trace
 from rmapsim.trace.events import (DEV_NFS, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT, OP_FILE,
                                   OP_FORK, OP_MMAP, OP_MUNMAP, OP_READ, OP_WRITE)
+
+X11, PREFORK, BUILD, STREAM = (SCENARIOS[n] for n in ("x11-486", "prefork", "build", "stream"))
+CHILDREN = 256              # prefork's MaxClients
+COMPILES = 150              # build's compilations at scale 1
 
 # reduced scales that keep the check-mode replays short
 SMALL = {"x11-486": 0.1, "prefork": 0.05, "build": 0.3, "stream": 0.3}
@@ -71,13 +75,14 @@ def test_well_formed(full, name):
 def test_x11_486_shares_libraries_over_nfs(full):
     ev = full["x11-486"]
     ops = ev["op"]
-    assert x11_486.DEFAULTS == {"machine": "i486-1997", "mem": "8M"}
+    assert X11.DEFAULTS == {"machine": "i486-1997", "mem": "8M"}
+    fid = X11.file_ids()
     files = ev[ops == OP_FILE]
     nfs = set(files[files["arg"] == DEV_NFS]["file"].tolist())
-    assert x11_486.X11.fid in nfs and x11_486.XSERVER.fid in nfs
+    assert fid["libX11"] in nfs and fid["XF86_SVGA"] in nfs
     mm = ev[ops == OP_MMAP]
     # libX11 is mapped by the X clients: many processes share its pages
-    x11_maps = mm[(mm["file"] == x11_486.X11.fid) & (mm["pgoff"] == 0)]
+    x11_maps = mm[(mm["file"] == fid["libX11"]) & (mm["pgoff"] == 0)]
     assert len(np.unique(x11_maps["pid"])) >= 6
     assert (ops == OP_FORK).sum() >= 12 and (ops == OP_EXEC).sum() >= 12
     private_rw_file = mm[mm["flags"] == MAP_FILE | 4]
@@ -88,21 +93,25 @@ def test_prefork_hundreds_of_processes_share_pages(full):
     ev = full["prefork"]
     ops = ev["op"]
     forks = ev[ops == OP_FORK]
-    assert (forks["pid"] == 1).sum() >= prefork.CHILDREN >= 200   # all children of the parent
+    assert (forks["pid"] == 1).sum() >= CHILDREN >= 200           # all children of the parent
     # the children reference the parent's (shared) text and heap
     refs = ev[ops <= OP_WRITE]
-    heap_lo = 0x0804_8000 + (prefork.HTTPD.pages) * 4096
-    in_heap = (refs["addr"] >= heap_lo) & (refs["addr"] < heap_lo + prefork.PARENT_HEAP * 4096)
+    httpd = PREFORK.spec.programs["httpd"]
+    heap_lo = 0x0804_8000 + (httpd["text"] + httpd["data"]) * 4096
+    in_heap = (refs["addr"] >= heap_lo) & (refs["addr"] < heap_lo + 300 * 4096)
     assert len(np.unique(refs[in_heap]["pid"])) >= 200
     mm = ev[ops == OP_MMAP]
     assert ((mm["flags"] == MAP_SHARED | 4) & (mm["file"] == 0)).any()   # the scoreboard
-    assert (ops == OP_EXIT).sum() > prefork.CHILDREN               # recycled children
+    assert (ops == OP_EXIT).sum() > CHILDREN                       # recycled children
+    # never more than 256 children alive at once
+    alive = np.cumsum(np.where(ops == OP_FORK, 1, 0) - np.where((ops == OP_EXIT) & (ev["pid"] != 1), 1, 0))
+    assert alive.max() == CHILDREN
 
 
 def test_build_many_short_lived_processes(full):
     ev = full["build"]
     ops = ev["op"]
-    n = build.COMPILES
+    n = COMPILES
     assert (ops == OP_EXIT).sum() >= 5 * n and (ops == OP_EXEC).sum() >= 5 * n
     # a process lives a short while: most pids appear in well under 1% of the references
     refs = ev[ops <= OP_WRITE]
@@ -115,12 +124,13 @@ def test_build_many_short_lived_processes(full):
 def test_stream_file_larger_than_ram(full):
     ev = full["stream"]
     files = ev[ev["op"] == OP_FILE]
-    ram = build_machine("modern", stream.DEFAULTS["mem"]).frames
-    big = files[files["file"] == stream.BIG_FID]["length"][0]
+    ram = build_machine("modern", STREAM.DEFAULTS["mem"]).frames
+    big_fid = STREAM.file_ids()["big"]
+    big = files[files["file"] == big_fid]["length"][0]
     assert big >= 3 * ram
     small = scenario_events("stream", 1, SMALL["stream"])
     sf = small[small["op"] == OP_FILE]
-    assert sf[sf["file"] == stream.BIG_FID]["length"][0] > ram
+    assert sf[sf["file"] == big_fid]["length"][0] > ram
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))

@@ -74,7 +74,7 @@ from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE,
                               G_NR_FRAMES, G_NR_FREE, PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
-                                     list_add_tail, list_del, page_key)
+                                     list_add_tail, list_del, list_replace, page_key)
 
 NAME = "clock-pro"
 ID = 10
@@ -230,26 +230,11 @@ def _run_test(st):
 @kernel
 def _to_ghost(st, f):
     """An evicted cold page in its test period: a ghost takes its place on the clock."""
-    gh = ghost_new(st, st.node_key[f])
+    gh = ghost_new(st, st.node_key[f]) if st.node_key[f] >= 0 else -1
     if gh < 0:
         _unlink(st, f)
         return
-    pv = st.node_prev[f]
-    nx = st.node_next[f]
-    st.node_prev[gh] = pv
-    st.node_next[gh] = nx
-    st.node_list[gh] = CLOCK
-    if pv >= 0:
-        st.node_next[pv] = gh
-    else:
-        st.list_head[CLOCK] = gh
-    if nx >= 0:
-        st.node_prev[nx] = gh
-    else:
-        st.list_tail[CLOCK] = gh
-    st.node_prev[f] = -1
-    st.node_next[f] = -1
-    st.node_list[f] = -1
+    list_replace(st, f, gh)
     for h in (HH, HC, HT):
         if st.pol_g[h] == f:
             st.pol_g[h] = gh

@@ -10,6 +10,7 @@ from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
 from rmapsim.mm.vmscan import mglru, splitlru
 from rmapsim.mm.vmscan import lirs
 from rmapsim.mm.vmscan import clockpro
+from rmapsim.mm.vmscan import arc, s3fifo, sieve
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.mm.vmscan import lists24, lists26
@@ -43,6 +44,12 @@ def page_added(st, frame):
         lirs.page_added(st, frame)
     elif p == clockpro.ID:
         clockpro.page_added(st, frame)
+    elif p == arc.ID:
+        arc.page_added(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_added(st, frame)
+    elif p == sieve.ID:
+        sieve.page_added(st, frame)
     elif p == lists24.ID:
         lists24.page_added(st, frame)
     elif p == lists26.ID:
@@ -62,6 +69,12 @@ def page_accessed(st, frame):
         opt.page_accessed(st, frame)
     elif p == lirs.ID:
         lirs.page_accessed(st, frame)
+    elif p == arc.ID:
+        arc.page_accessed(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_accessed(st, frame)
+    elif p == sieve.ID:
+        sieve.page_accessed(st, frame)
 
 
 @kernel
@@ -89,6 +102,12 @@ def page_removed(st, frame):
         lirs.page_removed(st, frame)
     elif p == clockpro.ID:
         clockpro.page_removed(st, frame)
+    elif p == arc.ID:
+        arc.page_removed(st, frame)
+    elif p == s3fifo.ID:
+        s3fifo.page_removed(st, frame)
+    elif p == sieve.ID:
+        sieve.page_removed(st, frame)
     elif p == lists24.ID:
         lists24.page_removed(st, frame)
     elif p == lists26.ID:
@@ -119,6 +138,12 @@ def reclaim(st, nr_to_free):
         return lirs.reclaim(st, nr_to_free)
     if p == clockpro.ID:
         return clockpro.reclaim(st, nr_to_free)
+    if p == arc.ID:
+        return arc.reclaim(st, nr_to_free)
+    if p == s3fifo.ID:
+        return s3fifo.reclaim(st, nr_to_free)
+    if p == sieve.ID:
+        return sieve.reclaim(st, nr_to_free)
     if p == lists24.ID:
         return lists24.reclaim(st, nr_to_free)
     if p == lists26.ID:

@@ -65,7 +65,8 @@ from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES
                               G_NR_FRAMES, G_NR_FREE, PG_lru)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
-                                     list_add_tail, list_del, list_move_tail, page_key)
+                                     list_add_tail, list_del, list_move_tail, list_replace,
+                                     page_key)
 
 NAME = "lirs"
 ID = 7
@@ -154,6 +155,9 @@ def _to_ghost(st, frame, phantom):
     if st.node_list[frame] != S:
         return
     key = st.node_key[frame]
+    if key < 0:                                 # no identity of its own (nodes.key_bind)
+        list_del(st, frame)
+        return
     gh = ghost_new(st, key)
     if gh < 0 and st.pol_g[NH_H + 2] > 0:      # pool exhausted: forget the oldest first
         _drop_ghost(st, st.pol_g[NH_H])
@@ -162,22 +166,7 @@ def _to_ghost(st, frame, phantom):
         list_del(st, frame)
         return
     # the ghost takes the frame's place in S
-    pv = st.node_prev[frame]
-    nx = st.node_next[frame]
-    st.node_prev[gh] = pv
-    st.node_next[gh] = nx
-    st.node_list[gh] = S
-    if pv >= 0:
-        st.node_next[pv] = gh
-    else:
-        st.list_head[S] = gh
-    if nx >= 0:
-        st.node_prev[nx] = gh
-    else:
-        st.list_tail[S] = gh
-    st.node_prev[frame] = -1
-    st.node_next[frame] = -1
-    st.node_list[frame] = -1
+    list_replace(st, frame, gh)
     if phantom:
         st.node_val[gh] = PHANTOM
     else:

@@ -83,11 +83,12 @@ from rmapsim.mm.pgtable import next_leaf, pt_index
 from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
                               C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_PTRS,
-                              G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_anon, PG_locked,
+                              G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
                               PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
-                                     list_add_head, list_add_tail, list_del, page_key)
+                                     list_add_head, list_add_tail, list_del, page_is_file,
+                                     page_key)
 
 NAME = "mglru"
 ID = 14
@@ -128,12 +129,7 @@ def _init(st):
 @kernel(inline="always")
 def _type(st, frame):
     """folio_is_file_lru: anon (0) for anonymous and shared-anonymous (swap-backed) pages."""
-    if st.page_flags[frame] & PG_anon:
-        return 0
-    m = st.page_mapping[frame]
-    if m >= 0 and st.obj_shm[m]:
-        return 0
-    return 1
+    return page_is_file(st, frame)
 
 
 @kernel(inline="always")

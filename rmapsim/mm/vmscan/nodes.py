@@ -22,7 +22,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_REF_KEY,
+from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, G_REF_KEY,
                               NR_POLICY_GLOBALS, PG_anon)
 
 ANON_KEY = np.int64(1) << 62
@@ -97,6 +97,40 @@ def list_del(st, node):
 
 
 @kernel(inline="always")
+def list_replace(st, old, new):
+    """new takes old's place on old's list; old is left on none (list_replace_init)."""
+    k = st.node_list[old]
+    pv = st.node_prev[old]
+    nx = st.node_next[old]
+    st.node_prev[new] = pv
+    st.node_next[new] = nx
+    st.node_list[new] = k
+    if pv >= 0:
+        st.node_next[pv] = new
+    else:
+        st.list_head[k] = new
+    if nx >= 0:
+        st.node_prev[nx] = new
+    else:
+        st.list_tail[k] = new
+    st.node_prev[old] = -1
+    st.node_next[old] = -1
+    st.node_list[old] = -1
+
+
+@kernel(inline="always")
+def page_is_file(st, frame):
+    """page_is_file_cache / folio_is_file_lru: 1 for a page-cache page of a file, 0 for an
+    anonymous or a shared-anonymous (swap-backed, shmem) page."""
+    if st.page_flags[frame] & PG_anon:
+        return 0
+    m = st.page_mapping[frame]
+    if m >= 0 and st.obj_shm[m]:
+        return 0
+    return 1
+
+
+@kernel(inline="always")
 def list_move_tail(st, k, node):
     list_del(st, node)
     list_add_tail(st, k, node)
@@ -106,6 +140,12 @@ def list_move_tail(st, k, node):
 
 @kernel(inline="always")
 def key_bind(st, key, node):
+    """key now names node. A page in memory that had the key loses it (node_key -1, no ghost
+    when it goes): after fork, the parent's copy-on-write gives its new copy the (process,
+    page) of the original, which the child still maps."""
+    old = ht_get(st.key_keys, st.key_vals, st.g[G_N_KEYS], key)
+    if old >= 0 and old != node and old < st.g[G_NR_FRAMES]:
+        st.node_key[old] = -1
     st.node_key[node] = key
     st.g[G_KEY_COUNT] += ht_put(st.key_keys, st.key_vals, st.g[G_N_KEYS], key, node)
 
@@ -130,7 +170,8 @@ def key_unbind(st, node):
 @kernel(inline="always")
 def ghost_new(st, key):
     """A ghost node remembering key (bound to it, on no list, vals zero); -1 if the pool is
-    empty, in which case the policy must first release its oldest ghost."""
+    empty, in which case the policy must first release its oldest ghost. A page with no
+    identity (key -1, see key_bind) leaves no ghost: callers test the key first."""
     top = st.g[G_GHOST_FREE_TOP]
     if top == 0:
         return -1

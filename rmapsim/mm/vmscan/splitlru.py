@@ -75,7 +75,8 @@ from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES
                               G_NR_FRAMES, G_NR_FREE, G_SWAP_FREE, G_SWAP_UNBOUNDED, PG_active,
                               PG_anon, PG_locked, PG_lru, PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
-from rmapsim.mm.vmscan.nodes import (ghost_free, ghost_new, key_node, list_add_tail, list_del)
+from rmapsim.mm.vmscan.nodes import (ghost_free, ghost_new, key_node, list_add_tail, list_del,
+                                     page_is_file)
 
 NAME = "split-lru"
 ID = 13
@@ -99,15 +100,7 @@ INACTIVE_AGE = 8                    # zone->inactive_age
 P_SWAPPINESS, P_WORKINGSET = 0, 1
 
 
-@kernel(inline="always")
-def _is_file(st, frame):
-    """page_is_file_cache: a page-cache page that is not swap-backed (shmem is anon here)."""
-    if st.page_flags[frame] & PG_anon:
-        return 0
-    m = st.page_mapping[frame]
-    if m >= 0 and st.obj_shm[m]:
-        return 0
-    return 1
+_is_file = page_is_file       # page_is_file_cache: shmem counts as anon
 
 
 @kernel(inline="always")

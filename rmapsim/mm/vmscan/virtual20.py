@@ -268,7 +268,6 @@ def swap_out(st, priority):
 
 @kernel
 def try_to_free_page(st):
-    g = st.g
     state = st.pol_g[P_STATE]
     i = 6
     while i >= 0:

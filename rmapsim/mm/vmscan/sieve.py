@@ -1,0 +1,95 @@
+"""SIEVE: one FIFO queue, a visited bit per page and a hand that sifts from old to new.
+
+Zhang, Yang, Yue, Vigfusson and Rashmi, "SIEVE is Simpler than LRU: an Efficient Turn-Key
+Eviction Algorithm for Web Caches", NSDI 2024. A new page enters at the young end with its
+visited bit clear; a reference sets the bit (it does not move the page). To evict, the hand,
+starting where it stopped last time (at the oldest page the first time or after it fell off the
+young end), walks towards the young end clearing set bits, wrapping to the oldest page, and
+evicts the first page whose bit is clear; it then rests on that page's younger neighbour.
+Unlike CLOCK, survivors are not moved: new pages stay behind the hand until it wraps.
+
+A reference policy: the visited bit is set on every reference (``page_accessed``), as
+libCacheSim's ``Sieve.c`` (``Sieve_find`` sets ``freq = 1``, ``Sieve_evict`` walks
+``queue.prev`` from ``params->pointer`` or the tail). In cache mode on a single-process trace
+it gives exactly libCacheSim's Sieve misses at every size. No parameters, no ghosts.
+
+Layout: list ``QUEUE``, head = oldest (libCacheSim's tail), tail = youngest; ``node_val`` is the
+visited bit; the hand is ``pol_g[P_HAND] - 1`` (0 in ``pol_g`` means "no hand": start at the
+oldest page). A page freed outside reclaim moves the hand to its younger neighbour first
+(``Sieve_remove_obj``). A page that cannot be freed now (locked, swap full) is passed over like a
+visited page but keeps its bit; after two full turns without freeing anything reclaim gives up.
+"""
+from rmapsim.jit import kernel
+
+from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
+from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.nodes import forget_frame, list_add_tail, list_del
+
+QUEUE = 0
+P_HAND = 0          # pol_g: hand node + 1 (0: none)
+
+NAME = "sieve"
+ID = 9
+KIND = "reference"
+MODELS = "SIEVE (Zhang et al., NSDI 2024; libCacheSim Sieve); sees every reference"
+PARAMS = {}
+
+
+@kernel(inline="always")
+def page_added(st, frame):
+    st.node_val[frame] = 0                  # Sieve_insert: freq = 0, at the young end
+    list_add_tail(st, QUEUE, frame)
+
+
+@kernel(inline="always")
+def page_accessed(st, frame):
+    st.node_val[frame] = 1                  # Sieve_find: freq = 1
+
+
+@kernel(inline="always")
+def _unhand(st, frame):
+    """If the hand rests on frame, move it to the younger neighbour (or none)."""
+    if st.pol_g[P_HAND] == frame + 1:
+        st.pol_g[P_HAND] = st.node_next[frame] + 1
+
+
+@kernel(inline="always")
+def page_removed(st, frame):
+    _unhand(st, frame)
+    list_del(st, frame)
+
+
+@kernel(inline="always")
+def _step(st, node):
+    """The hand's next position: the younger neighbour, wrapping to the oldest page."""
+    nx = st.node_next[node]
+    return st.list_head[QUEUE] if nx < 0 else nx
+
+
+@kernel
+def reclaim(st, nr_to_free):
+    freed = 0
+    idle = 0
+    while freed < nr_to_free and st.list_len[QUEUE] > 0 and idle <= 2 * st.list_len[QUEUE]:
+        f = st.pol_g[P_HAND] - 1
+        if f < 0:
+            f = st.list_head[QUEUE]
+        while st.node_val[f] > 0 and idle <= 2 * st.list_len[QUEUE]:
+            st.node_val[f] = 0              # Sieve_evict: freq -= 1 (freq is 0 or 1)
+            st.cnt[C_PAGES_SCANNED] += 1
+            idle += 1
+            f = _step(st, f)
+        if st.node_val[f] > 0:
+            break
+        st.cnt[C_PAGES_SCANNED] += 1
+        st.pol_g[P_HAND] = st.node_next[f] + 1      # pointer = obj->queue.prev (may be none)
+        if shrink_page(st, f):
+            forget_frame(st, f)
+            st.page_flags[f] &= ~PG_lru
+            reclaimed(st, f)
+            freed += 1
+            idle = 0
+        else:
+            st.cnt[C_RECLAIM_FAILURES] += 1
+            idle += 1
+    return freed
