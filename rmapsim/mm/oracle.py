@@ -72,6 +72,11 @@ def final_sweep(st):
             if e & _PAGE_PRESENT:
                 got = st.page_token[e >> 12]
                 where = e >> 12
+            elif st.swap_cache[e >> 12] >= 0:
+                # the swap cache holds the slot's contents, dirty until written (2.4's
+                # page_launder writes it after the ptes have gone)
+                where = st.swap_cache[e >> 12]
+                got = st.page_token[where]
             else:
                 got = st.swap_token[e >> 12]
                 where = -1

@@ -21,12 +21,14 @@ from rmapsim.mm.vmscan import mglru, splitlru
 from rmapsim.mm.vmscan import lirs
 from rmapsim.mm.vmscan import clockpro
 from rmapsim.mm.vmscan import arc, s3fifo, sieve
+from rmapsim.mm.vmscan import lists24, lists26
 
 POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lru, opt)}
 POLICIES.update({m.NAME: m for m in (splitlru, mglru)})
 POLICIES[lirs.NAME] = lirs
 POLICIES[clockpro.NAME] = clockpro
 POLICIES.update({m.NAME: m for m in (arc, s3fifo, sieve)})
+POLICIES.update({m.NAME: m for m in (lists24, lists26)})
 
 
 def sees_refs(module):

@@ -13,6 +13,7 @@ from rmapsim.mm.vmscan import clockpro
 from rmapsim.mm.vmscan import arc, s3fifo, sieve
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.nodes import ANON_KEY
+from rmapsim.mm.vmscan import lists24, lists26
 
 
 @kernel
@@ -49,6 +50,10 @@ def page_added(st, frame):
         s3fifo.page_added(st, frame)
     elif p == sieve.ID:
         sieve.page_added(st, frame)
+    elif p == lists24.ID:
+        lists24.page_added(st, frame)
+    elif p == lists26.ID:
+        lists26.page_added(st, frame)
 
 
 @kernel
@@ -103,6 +108,10 @@ def page_removed(st, frame):
         s3fifo.page_removed(st, frame)
     elif p == sieve.ID:
         sieve.page_removed(st, frame)
+    elif p == lists24.ID:
+        lists24.page_removed(st, frame)
+    elif p == lists26.ID:
+        lists26.page_removed(st, frame)
     st.page_flags[frame] &= ~PG_lru
 
 
@@ -135,6 +144,10 @@ def reclaim(st, nr_to_free):
         return s3fifo.reclaim(st, nr_to_free)
     if p == sieve.ID:
         return sieve.reclaim(st, nr_to_free)
+    if p == lists24.ID:
+        return lists24.reclaim(st, nr_to_free)
+    if p == lists26.ID:
+        return lists26.reclaim(st, nr_to_free)
     return 0
 
 
