@@ -16,19 +16,13 @@ Parameters reach compiled code as ``st.params[i]`` in the order of ``PARAMS``. `
 routes the hooks by ``g[G_POLICY]``; add a policy there and in ``POLICIES`` below.
 """
 from rmapsim.errors import ConfigError
-from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
-from rmapsim.mm.vmscan import mglru, splitlru
-from rmapsim.mm.vmscan import lirs
-from rmapsim.mm.vmscan import clockpro
-from rmapsim.mm.vmscan import arc, s3fifo, sieve
-from rmapsim.mm.vmscan import lists24, lists26
+from rmapsim.mm.vmscan import (arc, clock, clockpro, fifo, lirs, lists24, lists26, lru, mglru, opt,
+                               s3fifo, sieve, splitlru, virtual20, virtual22)
 
-POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lru, opt)}
-POLICIES.update({m.NAME: m for m in (splitlru, mglru)})
-POLICIES[lirs.NAME] = lirs
-POLICIES[clockpro.NAME] = clockpro
-POLICIES.update({m.NAME: m for m in (arc, s3fifo, sieve)})
-POLICIES.update({m.NAME: m for m in (lists24, lists26)})
+# the kernel's lineage first (the seed's clock, then the virtual scans it replaced and the lists
+# that followed), then the reference policies
+POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lists24, lists26, splitlru,
+                                mglru, clockpro, lru, opt, arc, lirs, s3fifo, sieve)}
 
 
 def sees_refs(module):

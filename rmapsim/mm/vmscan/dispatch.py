@@ -6,14 +6,10 @@ an inlined chain would be copied into each fault path. A new policy adds one bra
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
-from rmapsim.mm.vmscan import clock, fifo, lru, opt, virtual20, virtual22
-from rmapsim.mm.vmscan import mglru, splitlru
-from rmapsim.mm.vmscan import lirs
-from rmapsim.mm.vmscan import clockpro
-from rmapsim.mm.vmscan import arc, s3fifo, sieve
+from rmapsim.mm.vmscan import (arc, clock, clockpro, fifo, lirs, lists24, lists26, lru, mglru, opt,
+                               s3fifo, sieve, splitlru, virtual20, virtual22)
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.nodes import ANON_KEY
-from rmapsim.mm.vmscan import lists24, lists26
 
 
 @kernel
