@@ -51,7 +51,7 @@ P_PENDING_KEY = 2   # pol_g: its key
 NAME = "arc"
 ID = 6
 KIND = "reference"
-MODELS = "ARC (Megiddo & Modha, FAST 2003; libCacheSim ARC); sees every reference"
+MODELS = "ARC (Megiddo & Modha, FAST 2003; libCacheSim ARC)"
 PARAMS = {}
 
 

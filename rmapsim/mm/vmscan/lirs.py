@@ -71,7 +71,7 @@ from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bi
 NAME = "lirs"
 ID = 7
 KIND = "reference"
-MODELS = "LIRS (Jiang & Zhang, SIGMETRICS 2002) as libCacheSim LIRS.c; sees every reference"
+MODELS = "LIRS (Jiang & Zhang, SIGMETRICS 2002) as libCacheSim LIRS.c"
 PARAMS = {"hir_ratio": (0.01, "fraction of memory for resident HIR pages (libCacheSim "
                               "hirs_ratio; at least one page)")}
 

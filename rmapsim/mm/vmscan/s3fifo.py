@@ -45,8 +45,7 @@ P_PENDING_KEY = 2   # pol_g: that key
 NAME = "s3fifo"
 ID = 8
 KIND = "reference"
-MODELS = ("S3-FIFO (Yang et al., SOSP 2023; libCacheSim S3FIFO): small + main FIFO + ghost; "
-          "sees every reference")
+MODELS = "S3-FIFO (Yang et al., SOSP 2023; libCacheSim S3FIFO): small + main FIFO + ghost"
 PARAMS = {
     "small_ratio": (0.10, "small FIFO size as a fraction of the frames (truncated)"),
     "ghost_ratio": (0.90, "ghost FIFO entries as a fraction of the frames (truncated)"),

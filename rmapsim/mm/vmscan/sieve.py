@@ -31,7 +31,7 @@ P_HAND = 0          # pol_g: hand node + 1 (0: none)
 NAME = "sieve"
 ID = 9
 KIND = "reference"
-MODELS = "SIEVE (Zhang et al., NSDI 2024; libCacheSim Sieve); sees every reference"
+MODELS = "SIEVE (Zhang et al., NSDI 2024; libCacheSim Sieve)"
 PARAMS = {}
 
 
