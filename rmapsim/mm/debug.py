@@ -7,6 +7,7 @@ import numpy as np
 from rmapsim.jit import kernel
 
 from rmapsim.mm.state import (G_CACHE_MODE, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE,
+                              G_NR_MAPPED,
                               G_N_MM, G_N_ORDERS, G_N_PC, G_N_PT, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
                               G_PTRS, G_SWAP_FREE, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
                               _PAGE_PRESENT, PG_buddy, PG_lru, PG_swapcache, _PTE_SWAP)
@@ -28,6 +29,7 @@ VIOLATIONS = {
     14: "a pte maps a free frame (pte {a})",
     15: "pte {a} is on two rmap chains or twice on one",
     16: "process mm {a}: swap-entry count {b} differs from its ptes holding swap entries",
+    17: "pages mapped: counted {a}, found {b}",
 }
 
 
@@ -97,6 +99,12 @@ def check_invariants(st):
             return _bad(st, 9, -1, mm, st.mm_rss[mm])
         if st.mm_pgd[mm] >= 0 and swapents[mm] != st.mm_swapents[mm]:
             return _bad(st, 16, -1, mm, st.mm_swapents[mm])
+    mapped = 0
+    for f in range(n):
+        if nmap[f] > 0:
+            mapped += 1
+    if mapped != g[G_NR_MAPPED]:
+        return _bad(st, 17, -1, g[G_NR_MAPPED], mapped)
     # 3. struct page against the ptes: chains, mapcounts, counts
     seen = np.zeros(st.g[G_N_PT], np.int8)
     for f in range(n):

@@ -73,6 +73,7 @@ OBJ_SHIFT = 36
 G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_N_NODES = range(60, 64)
 G_RECORD_KEYS = 64    # the replay writes each reference's page identity (sim/future.py)
 G_PAGE_SERIAL = 65    # in that mode, the number of anonymous pages made so far
+G_NR_MAPPED = 66      # pages mapped by at least one pte (NR_FILE_MAPPED + NR_ANON_PAGES)
 N_GLOBALS = 72
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
 # G_REF_KEY: the page identity of the reference being made (vmscan/nodes.page_key).

@@ -17,7 +17,8 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.pgtable import ptep_to_mm
 from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
-                              C_RMAP_CHAIN_STEPS, G_PTRS, PG_dirty, PG_swapcache)
+                              C_RMAP_CHAIN_STEPS, G_NR_MAPPED, G_PTRS, PG_dirty,
+                              PG_swapcache)
 
 
 @kernel(inline="always")
@@ -26,6 +27,8 @@ def pte_link(st, pte, frame):
     st.pt_next[pte] = st.page_chain[frame]
     st.page_chain[frame] = pte
     st.page_mapcount[frame] += 1
+    if st.page_mapcount[frame] == 1:
+        st.g[G_NR_MAPPED] += 1
 
 
 @kernel
@@ -45,6 +48,8 @@ def pte_unlink(st, pte, frame):
         st.pt_next[p] = st.pt_next[pte]
     st.pt_next[pte] = -1
     st.page_mapcount[frame] -= 1
+    if st.page_mapcount[frame] == 0:
+        st.g[G_NR_MAPPED] -= 1
     return True
 
 
@@ -116,5 +121,7 @@ def try_to_unmap(st, frame):
             p = nx
     st.page_chain[frame] = -1
     st.page_mapcount[frame] = 0
+    if n > 0:
+        st.g[G_NR_MAPPED] -= 1
     st.page_count[frame] -= n
     return n

@@ -54,7 +54,7 @@ Where the model simplifies the kernel, and why:
 from rmapsim.jit import kernel
 
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, G_NR_FRAMES, G_SWAP_SIZE,
+from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, G_NR_FRAMES, G_NR_MAPPED, G_SWAP_SIZE,
                               G_SWAP_UNBOUNDED, PG_active, PG_anon, PG_dirty, PG_locked, PG_lru,
                               PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
@@ -274,15 +274,9 @@ def shrink_zone(st, priority):
 
 @kernel
 def mapped_ratio(st):
-    """100 * (NR_FILE_MAPPED + NR_ANON_PAGES) / vm_total_pages."""
-    mapped = 0
-    for k in (ACTIVE, INACTIVE):
-        f = st.list_head[k]
-        while f >= 0:
-            if st.page_mapcount[f] > 0:
-                mapped += 1
-            f = st.node_next[f]
-    return mapped * 100 // st.g[G_NR_FRAMES]
+    """100 * (NR_FILE_MAPPED + NR_ANON_PAGES) / vm_total_pages, from the count rmap keeps of
+    pages with a mapping (``page_add_rmap``/``page_remove_rmap``), as the kernel's counters."""
+    return st.g[G_NR_MAPPED] * 100 // st.g[G_NR_FRAMES]
 
 
 @kernel
