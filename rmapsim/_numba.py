@@ -56,18 +56,33 @@ def configure() -> None:
         nrtdynmod._define_atomic_inc_dec = _define_plain_inc_dec
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rmapsim"
+    base = cache_base()
     here = base / source_digest()
     numba.config.CACHE_DIR = str(here)
     prune(base, keep=here)
 
 
+def cache_base() -> Path:
+    """``$XDG_CACHE_HOME/rmapsim``; an unset, empty or relative XDG_CACHE_HOME means
+    ``~/.cache``, as the XDG base directory specification says (a relative one would put the
+    cache, and the pruning below, under whatever directory the program runs in)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return root / "rmapsim"
+
+
+def _is_version(d: Path) -> bool:
+    """A cache directory of one source version: named by 16 hex digits (``source_digest``)."""
+    return len(d.name) == 16 and all(c in "0123456789abcdef" for c in d.name)
+
+
 def prune(base: Path, keep: Path, versions: int = 3) -> None:
     """Remove the caches of all but the ``versions`` most recently written source versions (an
-    edit or an upgrade leaves the old one behind); never the current one. Best effort."""
+    edit or an upgrade leaves the old one behind); never the current one, and nothing that is
+    not a version's cache directory. Best effort."""
     import shutil
     try:
-        old = sorted((d for d in base.iterdir() if d.is_dir() and d != keep),
+        old = sorted((d for d in base.iterdir() if d.is_dir() and d != keep and _is_version(d)),
                      key=lambda d: d.stat().st_mtime, reverse=True)
     except OSError:
         return

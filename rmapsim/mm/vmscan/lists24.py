@@ -151,6 +151,20 @@ def inactive_shortage(st):
 
 # ---- the queues ------------------------------------------------------------------------------
 
+@kernel(inline="always")
+def _leaves_queue(st, f):
+    """What reclaim_page and page_launder test first on an inactive page: one that left the
+    swap cache leaves the queue; one referenced, aged or used by others goes back to active.
+    True when the page was moved off."""
+    if left_swap_cache(st, f):
+        list_del(st, f)
+        return True
+    if test_clear_referenced(st, f) or st.page_age[f] > 0 or st.page_count[f] > 1:
+        list_move_tail(st, ACTIVE, f)
+        return True
+    return False
+
+
 @kernel
 def reclaim_page(st):
     """One page off inactive_clean, freed; False if none could be."""
@@ -161,11 +175,7 @@ def reclaim_page(st):
         if f < 0:
             break
         st.cnt[C_PAGES_SCANNED] += 1
-        if left_swap_cache(st, f):
-            list_del(st, f)
-            continue
-        if test_clear_referenced(st, f) or st.page_age[f] > 0 or st.page_count[f] > 1:
-            list_move_tail(st, ACTIVE, f)
+        if _leaves_queue(st, f):
             continue
         if st.page_flags[f] & (PG_dirty | PG_locked):
             list_move_tail(st, INACTIVE_DIRTY, f)
@@ -212,11 +222,7 @@ def page_launder(st):
             if f < 0:
                 break
             st.cnt[C_PAGES_SCANNED] += 1
-            if left_swap_cache(st, f):
-                list_del(st, f)
-                continue
-            if test_clear_referenced(st, f) or st.page_age[f] > 0 or st.page_count[f] > 1:
-                list_move_tail(st, ACTIVE, f)
+            if _leaves_queue(st, f):
                 continue
             if st.page_flags[f] & PG_locked:
                 list_move_tail(st, INACTIVE_DIRTY, f)
