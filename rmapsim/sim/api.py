@@ -108,21 +108,9 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         chunk_events = min(chunk_events, TIMELINE_EVENTS)
     with Progress(t, enabled=progress) as bar:
         # a bare trace streams compact references to a loop of its own
-        def chunks():
-            return t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
         replay = replay_refs if t.bare else replay_chunk
-        if getattr(pol, "FUTURE", False) and t.bare and t.has_next:
-            source = stored_next_use(t, chunk_events)
-        elif getattr(pol, "FUTURE", False):
-            if loaded is not None and not t.bare:
-                raise ConfigError(f"policy {pol.NAME} needs every page's next use, which a "
-                                  f"first replay finds from the trace alone: on a snapshot it "
-                                  f"takes a bare page trace, not an event trace")
-            keys = None if t.bare else _page_identities(t, chunk_events, dict(
-                params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
-            source = chunk_next_use(chunks, t.bare, keys)
-        else:
-            source = ((c, NO_FUTURE) for c in chunks())
+        source = _chunk_source(pol, t, chunk_events, loaded is not None, dict(
+            params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
         for ev, nxt in source:
             st, s, violation = _replay_chunk(st, s, t, replay, ev, nxt, base,
                                              check_every if check else 0)
@@ -160,6 +148,23 @@ def _snapshot_result(result, loaded):
                         snapshot_agreement=round(r["agreement"], 6))
     result.snapshot = r
     return result
+
+
+def _chunk_source(pol, t, chunk_events, on_snapshot, machine_kw):
+    """The trace's chunks, each with its next-use times for a policy that knows the future
+    (``sim/future.py``: stored in the file, or found by a first pass), else with none."""
+    def chunks():
+        return t.ref_chunks(chunk_events) if t.bare else t.chunks(chunk_events)
+    if not getattr(pol, "FUTURE", False):
+        return ((c, NO_FUTURE) for c in chunks())
+    if t.bare and t.has_next:
+        return stored_next_use(t, chunk_events)
+    if on_snapshot and not t.bare:
+        raise ConfigError(f"policy {pol.NAME} needs every page's next use, which a first replay "
+                          f"finds from the trace alone: on a snapshot it takes a bare page trace, "
+                          f"not an event trace")
+    keys = None if t.bare else _page_identities(t, chunk_events, machine_kw)
+    return chunk_next_use(chunks, t.bare, keys)
 
 
 def _replay_chunk(st, s, t, replay, ev, nxt, base, check_every):
