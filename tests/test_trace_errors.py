@@ -24,6 +24,7 @@ from rmapsim.trace.events import OP_MMAP, OP_READ
 from rmapsim.trace import damon
 from rmapsim.trace.libcachesim_formats import ORACLE_GENERAL, VSCSI1
 from test_trace_formats import mixed_events, sample_files
+from fuzzing import mutate
 
 
 def _fails(path, fmt=None, **kw):
@@ -210,20 +211,7 @@ def test_fuzz_token_soup(fmt, data):
 def _mutated(draw):
     fmt = draw(st.sampled_from(_FORMATS))
     data, name = _SAMPLES[fmt]
-    data = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "set", "delete", "insert", "truncate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "set" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "delete":
-            del data[at: at + draw(st.integers(1, 50))]
-        elif kind == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=20))
-        else:
-            del data[at:]
+    data = mutate(draw, data)
     suffix = draw(st.sampled_from(list(_COMPRESS)))
     packed = _COMPRESS[suffix](bytes(data))
     if suffix and draw(st.booleans()):                  # damage the compressed stream too

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from rmapsim.cli import main
 from rmapsim.trace import FORMATS, WRITABLE, damon, from_pages, lcs, open_trace, write_trace
 from test_trace_formats import sample_files
+from fuzzing import mutate
 
 damon.MAX_REFERENCES = 20_000        # a mutated region size must not mean hours of expansion
 _DIR = Path(tempfile.mkdtemp(prefix="rmapsim-fuzz2-"))
@@ -71,20 +72,7 @@ def _check_cli(data: bytes, name: str, fmt, spec=None):
 @st.composite
 def _mutated(draw):
     fmt = draw(st.sampled_from(_FORMATS))
-    data = bytearray(_SAMPLES[fmt])
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "set", "delete", "insert", "truncate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "set" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "delete":
-            del data[at: at + draw(st.integers(1, 40))]
-        elif kind == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=24))
-        else:
-            del data[at:]
+    data = mutate(draw, _SAMPLES[fmt], max_delete=40, max_insert=24)
     suffix = draw(st.sampled_from(list(_COMPRESS)))
     return fmt, _COMPRESS[suffix](bytes(data)), f"m{suffix}", draw(st.booleans())
 

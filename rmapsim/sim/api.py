@@ -190,11 +190,11 @@ def _page_identities(t, chunk_events, machine_kw) -> np.ndarray:
     over many file pages is many pages; a page shared by fork is one). It runs under fifo on
     the machine with room added for every page the trace touches, so that pages are born once:
     what a page is then depends on the mappings alone, not on a policy's evictions."""
-    touched = set()
+    touched = np.empty(0, np.int64)
     for ev in t.chunks(chunk_events):
         refs = ev[ev["op"] <= OP_WRITE]
-        touched.update(np.unique((refs["pid"].astype(np.int64) << 36)
-                                 | (refs["addr"].astype(np.int64) >> 12)).tolist())
+        touched = np.union1d(touched, (refs["pid"].astype(np.int64) << 36)
+                             | (refs["addr"].astype(np.int64) >> 12))
     frames = machine_kw.pop("frames")
     mem = machine_kw.pop("mem")
     m = build_machine(machine_kw["machine"], mem, frames, machine_kw["cache_mode"],

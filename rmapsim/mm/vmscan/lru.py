@@ -2,13 +2,13 @@
 
 A reference policy: no kernel sees every reference (the MMU only sets an accessed bit), so this
 is the ideal the kernel's approximations (clock, the active/inactive lists) aim at. In cache
-mode on a single-process trace it gives exactly the misses of libCacheSim's LRU. Reclaim is
-fifo's: the list order is all that differs.
+mode on a single-process trace it gives exactly the misses of libCacheSim's LRU. Everything but
+``page_accessed`` is fifo's: the list order is all that differs.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.vmscan.fifo import QUEUE, reclaim  # noqa: F401  (the same eviction)
-from rmapsim.mm.vmscan.nodes import list_add_tail, list_del, list_move_tail
+from rmapsim.mm.vmscan.fifo import QUEUE, page_added, page_removed, reclaim  # noqa: F401
+from rmapsim.mm.vmscan.nodes import list_move_tail
 
 NAME = "lru"
 ID = 4
@@ -18,15 +18,5 @@ PARAMS = {}
 
 
 @kernel(inline="always")
-def page_added(st, frame):
-    list_add_tail(st, QUEUE, frame)
-
-
-@kernel(inline="always")
 def page_accessed(st, frame):
     list_move_tail(st, QUEUE, frame)
-
-
-@kernel(inline="always")
-def page_removed(st, frame):
-    list_del(st, frame)
