@@ -88,3 +88,17 @@ def prune(base: Path, keep: Path, versions: int = 3) -> None:
         return
     for d in old[versions - 1:]:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def is_cold() -> bool:
+    """No compiled replay loop in the cache yet: the next run compiles the kernel."""
+    import numba
+    d = Path(numba.config.CACHE_DIR or "")
+    return not d.is_dir() or not any(d.rglob("replay.replay_*.nbi"))
+
+
+def say_compiling(stream) -> None:
+    """On a terminal, say once that a first run compiles (instead of sitting silent)."""
+    if stream.isatty() and is_cold():
+        print("rmapsim: compiling the simulated kernel and the policy (first run only; about "
+              "20-30 s, then cached in " + str(cache_base()) + ")", file=stream, flush=True)

@@ -56,6 +56,8 @@ def _finish(result, as_json, out) -> int:
 
 
 def cmd_run(a) -> int:
+    from rmapsim._numba import say_compiling
+    say_compiling(sys.stderr)
     import rmapsim
     if a.trace is None and a.from_snapshot is None:
         raise ConfigError("run needs a TRACE (or --from-snapshot FILE to start from a snapshot)")
@@ -87,6 +89,8 @@ def cmd_snapshot(a) -> int:
 
 
 def cmd_demo(a) -> int:
+    from rmapsim._numba import say_compiling
+    say_compiling(sys.stderr)
     from rmapsim.sim import demo
     if a.save_trace:
         from rmapsim.trace import write_trace
@@ -181,6 +185,12 @@ def cmd_compare(a) -> int:
 
 def cmd_policies(a) -> int:
     from rmapsim.mm.vmscan import POLICIES
+    if a.template:
+        from pathlib import Path
+
+        from rmapsim.mm.vmscan import template
+        sys.stdout.write(Path(template.__file__).read_text())
+        return 0
     print("realistic: sees what a kernel sees (accessed/dirty bits, page flags, faults); "
           "reference: given what no kernel has, every reference or the future")
     for kind in ("realistic", "reference"):
@@ -315,8 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the best (default 3)")
     sn.set_defaults(func=cmd_snapshot)
 
-    sub.add_parser("policies", help="list the reclaim policies and their parameters"
-                   ).set_defaults(func=cmd_policies)
+    pp = sub.add_parser("policies", help="list the reclaim policies and their parameters")
+    pp.add_argument("--template", action="store_true",
+                    help="print a policy file to start your own from (--policy ./mine.py)")
+    pp.set_defaults(func=cmd_policies)
     sub.add_parser("formats", help="list the trace formats").set_defaults(func=cmd_formats)
     from rmapsim import cli_trace
     cli_trace.add_parser(sub)

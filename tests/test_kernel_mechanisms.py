@@ -11,7 +11,7 @@ from rmapsim.errors import ConfigError, TraceError
 from rmapsim.mm.page_alloc import free_pages, rmqueue
 from rmapsim.mm.pgtable import pgd_getmm, pmd_getpgd, pte_getpmd, pte_offset
 from rmapsim.mm.rmap import page_add_rmap, page_referenced, page_remove_rmap
-from rmapsim.mm.state import G_NR_FREE, G_PTRS, PG_buddy
+from rmapsim.mm.layout import G_NR_FREE, G_PTRS, PG_buddy
 from rmapsim.sim.api import boot
 from rmapsim.sim.config import build_machine
 from rmapsim.trace import from_pages

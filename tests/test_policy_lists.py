@@ -12,8 +12,8 @@ from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.mmap import do_munmap
 from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.process import do_mmap, mm_new
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, PG_active,
-                              PG_dirty, PG_referenced, PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, PG_active,
+                               PG_dirty, PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan import POLICIES, lists24 as L4, lists24_aging as AG, lists26 as L6
 from rmapsim.sim.api import boot
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
@@ -75,7 +75,7 @@ def run(t, policy, frames=64, **params):
 
 def test_both_designs_are_registered():
     for mod, name, ident in ((L4, "lists-2.4", 11), (L6, "lists-2.6", 12)):
-        assert POLICIES[name] is mod and mod.ID == ident and mod.KIND == "realistic"
+        assert POLICIES[name] is mod and mod.ID == list(POLICIES).index(name) and mod.KIND == "realistic"
     assert L6.PARAMS["swappiness"][0] == 60
 
 

@@ -13,9 +13,10 @@ from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.process import do_mmap, mm_new
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_FREE_TOP,
-                              G_REF_KEY, PG_active, PG_lru)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_FREE_TOP,
+                               G_REF_KEY, PG_active, PG_lru)
 from rmapsim.mm.vmscan import POLICIES, mglru, splitlru
+from rmapsim.mm.vmscan.dispatch import reclaim as policy_reclaim
 from rmapsim.mm.vmscan.nodes import ref_key
 from rmapsim.sim.api import boot
 from rmapsim.trace.events import MAP_FILE, PROT_WRITE
@@ -66,8 +67,8 @@ class Machine:
 # ---- split LRU ----------------------------------------------------------------------------------
 
 def test_registered():
-    assert POLICIES["split-lru"] is splitlru and splitlru.ID == 13
-    assert POLICIES["mglru"] is mglru and mglru.ID == 14
+    assert POLICIES["split-lru"] is splitlru and splitlru.ID == list(POLICIES).index("split-lru")
+    assert POLICIES["mglru"] is mglru and mglru.ID == list(POLICIES).index("mglru")
     for mod in (splitlru, mglru):
         assert mod.KIND == "realistic" and "swappiness" in mod.PARAMS
 
@@ -225,7 +226,7 @@ def test_mglru_eviction_takes_from_min_seq():
     m.young(A)
     mglru.try_to_inc_max_seq(m.s)            # a in 4, b in 3, min_seq 2 (empty), max_seq 5
     assert not mglru.should_run_aging(m.s, True)    # 4 generations: no aging
-    assert mglru.reclaim(m.s, 1) == 1
+    assert policy_reclaim(m.s, 1, 0, 0) == 1
     assert m.frame(A + P) == -1 and m.frame(A) == a  # b, the oldest, went to swap
     assert C(m.st, "swap_outs") == 1
     # generation 3 emptied: both types move on together
@@ -255,7 +256,7 @@ def test_mglru_refault_from_min_seq_counts_and_sets_workingset():
     m.touch(A + P, write=True)               # keeps generation 3, and so min_seq, alive
     mglru.try_to_inc_max_seq(m.s)
     mglru.try_to_inc_max_seq(m.s)
-    assert mglru.reclaim(m.s, 1) == 1 and m.frame(A) == -1
+    assert policy_reclaim(m.s, 1, 0, 0) == 1 and m.frame(A) == -1
     assert m.st.pol_g[mglru.MIN_SEQ] == 3
     assert m.st.pol_g[mglru.EVICTED + 0] == 1        # anon, tier 0
     f = m.touch(A)                           # swap-in of the same (process, page)
@@ -304,7 +305,7 @@ def test_mglru_swappiness_0_evicts_file_only_and_200_anon_first(swappiness):
         m.touch(F + i * P)
     mglru.try_to_inc_max_seq(m.s)
     mglru.try_to_inc_max_seq(m.s)            # all in generation 3, the oldest but one
-    assert mglru.reclaim(m.s, 4) == 4
+    assert policy_reclaim(m.s, 4, 0, 0) == 4
     assert C(m.st, "swap_outs") == (0 if swappiness == 0 else 4)
     m.ok()
 

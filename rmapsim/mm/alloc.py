@@ -22,25 +22,25 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.mmap import exit_mmap
 from rmapsim.mm.page_alloc import rmqueue
-from rmapsim.mm.state import (C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, C_DIRECT_RECLAIMS,
-                              C_DIRECT_SWAP_OUTS, C_DIRECT_WRITEBACKS, C_KSWAPD_PAGES_FREED,
-                              C_KSWAPD_PAGES_SCANNED, C_KSWAPD_PTES_VISITED, C_KSWAPD_SWAP_OUTS,
-                              C_KSWAPD_WAKEUPS, C_KSWAPD_WRITEBACKS, C_OOM_KILLS, C_PAGES_FREED,
-                              C_PAGES_SCANNED, C_PTES_VISITED, C_SWAP_OUTS, C_WRITEBACKS,
-                              G_CACHE_MODE, G_HIGH, G_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE, G_N_MM)
+from rmapsim.mm.layout import (C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, C_DIRECT_RECLAIMS,
+                               C_DIRECT_SWAP_OUTS, C_DIRECT_WRITEBACKS, C_KSWAPD_PAGES_FREED,
+                               C_KSWAPD_PAGES_SCANNED, C_KSWAPD_PTES_VISITED, C_KSWAPD_SWAP_OUTS,
+                               C_KSWAPD_WAKEUPS, C_KSWAPD_WRITEBACKS, C_OOM_KILLS, C_PAGES_FREED,
+                               C_PAGES_SCANNED, C_PTES_VISITED, C_SWAP_OUTS, C_WRITEBACKS,
+                               G_CACHE_MODE, G_HIGH, G_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE, G_N_MM)
 from rmapsim.mm.vmscan.dispatch import reclaim
 
 SWAP_CLUSTER_MAX = 32
 
 
 @kernel(inline="always")
-def _reclaim_as(st, nr, scanned, ptes, freed_c, swapouts, writebacks):
+def _reclaim_as(st, nr, order, is_kswapd, scanned, ptes, freed_c, swapouts, writebacks):
     """Run the policy's reclaim and credit its work to one context's counters."""
     c = st.cnt
     s0, p0, f0, w0, b0 = (c[C_PAGES_SCANNED], c[C_PTES_VISITED], c[C_PAGES_FREED],
                           c[C_SWAP_OUTS], c[C_WRITEBACKS])
     st.g[G_IN_RECLAIM] = 1
-    freed = reclaim(st, nr)
+    freed = reclaim(st, nr, order, is_kswapd)
     st.g[G_IN_RECLAIM] = 0
     c[scanned] += c[C_PAGES_SCANNED] - s0
     c[ptes] += c[C_PTES_VISITED] - p0
@@ -57,7 +57,7 @@ def kswapd(st):
     g = st.g
     st.cnt[C_KSWAPD_WAKEUPS] += 1
     while g[G_NR_FREE] < g[G_HIGH]:
-        freed = _reclaim_as(st, g[G_HIGH] - g[G_NR_FREE], C_KSWAPD_PAGES_SCANNED,
+        freed = _reclaim_as(st, g[G_HIGH] - g[G_NR_FREE], 0, 1, C_KSWAPD_PAGES_SCANNED,
                             C_KSWAPD_PTES_VISITED, C_KSWAPD_PAGES_FREED, C_KSWAPD_SWAP_OUTS,
                             C_KSWAPD_WRITEBACKS)
         if freed == 0:
@@ -107,11 +107,11 @@ def alloc_pages(st, order, mm):
                     kswapd(st)
                 return f
         if cache_mode:
-            freed = _reclaim_as(st, need, C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, -1,
+            freed = _reclaim_as(st, need, order, 0, C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, -1,
                                 C_DIRECT_SWAP_OUTS, C_DIRECT_WRITEBACKS)
         else:
             st.cnt[C_DIRECT_RECLAIMS] += 1
-            freed = _reclaim_as(st, SWAP_CLUSTER_MAX, C_DIRECT_PAGES_SCANNED,
+            freed = _reclaim_as(st, SWAP_CLUSTER_MAX, order, 0, C_DIRECT_PAGES_SCANNED,
                                 C_DIRECT_PTES_VISITED, -1, C_DIRECT_SWAP_OUTS,
                                 C_DIRECT_WRITEBACKS)
         if freed == 0:

@@ -6,11 +6,11 @@ page (or slot) in ``g[G_ERR_FRAME]`` and two details in ``g[G_ERR_A]``, ``g[G_ER
 import numpy as np
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (G_CACHE_MODE, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE,
-                              G_NR_MAPPED,
-                              G_N_MM, G_N_ORDERS, G_N_PC, G_N_PT, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
-                              G_PTRS, G_SWAP_FREE, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
-                              _PAGE_PRESENT, PG_buddy, PG_lru, PG_swapcache, _PTE_SWAP)
+from rmapsim.mm.layout import (G_CACHE_MODE, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE,
+                               G_NR_MAPPED,
+                               G_N_MM, G_N_ORDERS, G_N_PC, G_N_PT, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
+                               G_PTRS, G_SWAP_FREE, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
+                               _PAGE_PRESENT, PG_buddy, PG_lru, PG_swapcache, _PTE_SWAP)
 
 VIOLATIONS = {
     1: "free list corrupt (block {a} of order {b} is not a free block head of that order)",

@@ -16,10 +16,22 @@ from numba import njit
 from rmapsim.jit import kernel
 
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.state import (C_FILE_READS, C_NFS_READS, C_NFS_WRITES, C_WRITEBACKS, G_CHECK,
-                              G_DISK_COUNT, G_FID_COUNT, G_NR_OBJ, G_N_DISK, G_N_FID, G_N_PC,
-                              G_PC_COUNT, OBJ_SHIFT, TOKEN_FILE_BIT, TOKEN_ZERO)
+from rmapsim.mm.layout import (C_FILE_READS, C_NFS_READS, C_NFS_WRITES, C_WRITEBACKS, G_CHECK,
+                               G_DISK_COUNT, G_FID_COUNT, G_NR_OBJ, G_N_DISK, G_N_FID, G_N_PC,
+                               G_PC_COUNT, OBJ_SHIFT, TOKEN_FILE_BIT, TOKEN_ZERO)
 from rmapsim.trace.events import DEV_NFS
+
+# Files and shared anonymous objects: file id -> slot, and per slot its device, the number of
+# vmas mapping it and whether it is swap-backed; the page cache (obj<<36|pgoff -> frame).
+FIELDS = (
+    ("fid_keys", "int64", "64", "hash", "fid"),
+    ("fid_vals", "int64", "64", 0, "fid"),
+    ("obj_dev", "int8", "objs", 0, "obj"),
+    ("obj_maps", "int64", "objs", 0, "obj"),
+    ("obj_shm", "int8", "objs", 0, "obj"),
+    ("pc_keys", "int64", "pc", "hash", None),
+    ("pc_vals", "int64", "pc", 0, None),
+)
 
 
 @njit(cache=True, inline="always")

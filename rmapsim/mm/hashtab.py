@@ -12,7 +12,7 @@ from numba import njit
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import HASH_EMPTY
+from rmapsim.mm.layout import HASH_EMPTY
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

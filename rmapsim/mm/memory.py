@@ -30,13 +30,13 @@ from rmapsim.mm.mmap import find_vma
 from rmapsim.mm.oracle import expected_token
 from rmapsim.mm.pgtable import pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap, page_remove_rmap
-from rmapsim.mm.state import (C_COW_FAULTS, C_FAULTS, C_MAJOR_FAULTS, C_MINOR_FAULTS, C_MISSES,
-                              C_PAGES_COPIED, C_PAGES_ZEROED, C_WP_REUSE_FAULTS, C_ZERO_PAGE_MAPS,
-                              G_BITS, G_CACHE_MODE, G_CHECK, G_LEVELS, G_N_SHMSWAP, G_PTRS,
-                              G_SHMSWAP_COUNT, G_ZERO_FRAME, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW,
-                              PG_anon, PG_dirty, PG_locked, PG_pagetable, PG_reserved,
-                              PG_swapcache, TOKEN_ZERO, VM_NOZEROPAGE,
-                              VM_SHARED, VM_WRITE)
+from rmapsim.mm.layout import (C_COW_FAULTS, C_FAULTS, C_MAJOR_FAULTS, C_MINOR_FAULTS, C_MISSES,
+                               C_PAGES_COPIED, C_PAGES_ZEROED, C_WP_REUSE_FAULTS, C_ZERO_PAGE_MAPS,
+                               G_BITS, G_CACHE_MODE, G_CHECK, G_LEVELS, G_N_SHMSWAP, G_PTRS,
+                               G_SHMSWAP_COUNT, G_ZERO_FRAME, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW,
+                               PG_anon, PG_dirty, PG_locked, PG_pagetable, PG_reserved,
+                               PG_swapcache, TOKEN_ZERO, VM_NOZEROPAGE,
+                               VM_SHARED, VM_WRITE)
 from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, swap_duplicate,
                              swap_free, swap_readpage)
 from rmapsim.mm.vmscan.dispatch import page_added, put_page

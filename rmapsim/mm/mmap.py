@@ -13,14 +13,25 @@ from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
 from rmapsim.mm.rmap import page_remove_rmap
-from rmapsim.mm.state import (G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
-                              G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
-                              G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
-                              _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty, PG_swapcache,
-                              _PTE_SWAP)
+from rmapsim.mm.layout import (G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
+                               G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
+                               G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
+                               _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty, PG_swapcache,
+                               _PTE_SWAP)
 from rmapsim.mm.swap import delete_from_swap_cache, swap_free
 from rmapsim.mm.vmscan.dispatch import page_removed, put_page
 from rmapsim.mm.vmscan.common import release_page
+
+# vm_area_struct, singly linked per mm in address order, and a free-slot stack of them.
+FIELDS = (
+    ("vma_start", "int64", "vmas", 0, "vma"),
+    ("vma_end", "int64", "vmas", 0, "vma"),
+    ("vma_flags", "int64", "vmas", 0, "vma"),
+    ("vma_obj", "int64", "vmas", -1, "vma"),
+    ("vma_pgoff", "int64", "vmas", 0, "vma"),
+    ("vma_next", "int64", "vmas", -1, "vma"),
+    ("vma_free", "int64", "vmas", "stack", "vma"),
+)
 
 
 @kernel(inline="always")

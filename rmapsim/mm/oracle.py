@@ -17,9 +17,17 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import backing_token, initial_token, pc_key
 from rmapsim.mm.hashtab import ht_get, ht_put
-from rmapsim.mm.state import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
-                              G_N_TRUTH, G_PTRS, G_TOKEN, G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT,
-                              _PAGE_PRESENT, TOKEN_ZERO)
+from rmapsim.mm.layout import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
+                               G_N_TRUTH, G_PTRS, G_TOKEN, G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT,
+                               _PAGE_PRESENT, TOKEN_ZERO)
+
+# The oracle's truth: the last token written per object page, and per disk block.
+FIELDS = (
+    ("truth_keys", "int64", "oracle", "hash", "truth"),
+    ("truth_vals", "int64", "oracle", 0, "truth"),
+    ("disk_keys", "int64", "oracle", "hash", "disk"),
+    ("disk_vals", "int64", "oracle", 0, "disk"),
+)
 
 
 @kernel

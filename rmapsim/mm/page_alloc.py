@@ -16,8 +16,16 @@ This module only moves frames between free and allocated; the policy of *when* t
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (G_CACHE_MODE, G_MAX_ORDER, G_NR_FRAMES, G_NR_FREE, PG_buddy,
-                              PG_reserved, PG_zero, G_ZERO_FRAME, G_ZERO_PAGE)
+from rmapsim.mm.layout import (G_CACHE_MODE, G_MAX_ORDER, G_NR_FRAMES, G_NR_FREE, PG_buddy,
+                               PG_reserved, PG_zero, G_ZERO_FRAME, G_ZERO_PAGE)
+
+# The buddy free lists: a head per order, doubly linked through the frames (struct page's lru).
+# Rows: (name, dtype, size over the boot sizes, fill, growth group); state.py assembles them.
+FIELDS = (
+    ("free_head", "int64", "orders", -1, None),
+    ("free_next", "int64", "frames", -1, None),
+    ("free_prev", "int64", "frames", -1, None),
+)
 
 
 @kernel(inline="always")

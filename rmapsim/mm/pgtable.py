@@ -19,8 +19,22 @@ from numba import njit
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTRS, G_TBL_FREE_TOP,
-                              C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
+from rmapsim.mm.layout import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTRS, G_TBL_FREE_TOP,
+                               C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
+
+# The page-table pool: table t holds entries t*PTRS .. t*PTRS+PTRS-1 of ``pt`` (and the oracle's
+# token of each pte in ``pt_tok``); a free-slot stack ``tbl_free`` below g[G_TBL_FREE_TOP].
+FIELDS = (
+    ("pt", "int64", "tables * ptrs", 0, "tables"),
+    ("pt_tok", "int64", "tables * ptrs", 0, "tables"),
+    ("tbl_parent", "int64", "tables", -1, "tables"),
+    ("tbl_level", "int32", "tables", 0, "tables"),
+    ("tbl_used", "int32", "tables", 0, "tables"),
+    ("tbl_frame", "int64", "tables", -1, "tables"),
+    ("tbl_mm", "int64", "tables", -1, "tables"),
+    ("tbl_base", "int64", "tables", 0, "tables"),
+    ("tbl_free", "int64", "tables", "stack", "tables"),
+)
 
 
 @njit(cache=True, inline="always")

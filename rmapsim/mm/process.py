@@ -17,13 +17,29 @@ from rmapsim.mm.memory import alloc_table_frame, pte_alloc
 from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap
-from rmapsim.mm.state import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT,
-                              G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
-                              G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
-                              _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_FILE, VM_NOZEROPAGE,
-                              VM_SHARED, VM_WRITE)
+from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT,
+                               G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
+                               G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
+                               _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_FILE, VM_NOZEROPAGE,
+                               VM_SHARED, VM_WRITE)
 from rmapsim.mm.swap import swap_duplicate
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
+
+# mm_struct per process, a free-slot stack of them, and the pid -> mm hash table.
+FIELDS = (
+    ("mm_pgd", "int64", "mms", -1, "mm"),
+    ("mm_rss", "int64", "mms", 0, "mm"),
+    ("mm_pid", "int64", "mms", -1, "mm"),
+    ("mm_vmas", "int64", "mms", -1, "mm"),
+    ("mm_mmap_cache", "int64", "mms", -1, "mm"),
+    ("mm_swap_address", "int64", "mms", 0, "mm"),
+    ("mm_swap_cnt", "int64", "mms", 0, "mm"),
+    ("mm_swapents", "int64", "mms", 0, "mm"),
+    ("mm_pgtables", "int64", "mms", 0, "mm"),
+    ("mm_free", "int64", "mms", "stack", "mm"),
+    ("pid_keys", "int64", "64", "hash", "pid"),
+    ("pid_vals", "int64", "64", 0, "pid"),
+)
 
 
 @kernel

@@ -21,8 +21,8 @@ from rmapsim.mm.filemap import add_to_page_cache, find_get_page, initial_token, 
 from rmapsim.mm.memory import pte_alloc, set_pte_page
 from rmapsim.mm.mmap import vma_link
 from rmapsim.mm.process import mm_new
-from rmapsim.mm.state import (G_CHECK, G_LAST_PID, G_PTRS, G_ZERO_FRAME, _PAGE_PRESENT,
-                              _PAGE_ACCESSED, PG_anon, PG_dirty, TOKEN_ZERO)
+from rmapsim.mm.layout import (G_CHECK, G_LAST_PID, G_PTRS, G_ZERO_FRAME, _PAGE_PRESENT,
+                               _PAGE_ACCESSED, PG_anon, PG_dirty, TOKEN_ZERO)
 from rmapsim.mm.vmscan.dispatch import page_added
 
 FRAME_ANON = 0      # a PG_anon page

@@ -11,8 +11,18 @@ Content tokens for the lost-write oracle travel with the I/O in check mode.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import (C_SWAP_FULL, C_SWAP_INS, C_SWAP_OUTS, G_CHECK, G_SWAP_CURSOR,
-                              G_SWAP_FREE, G_SWAP_SIZE, PG_swapcache)
+from rmapsim.mm.layout import (C_SWAP_FULL, C_SWAP_INS, C_SWAP_OUTS, G_CHECK, G_SWAP_CURSOR,
+                               G_SWAP_FREE, G_SWAP_SIZE, PG_swapcache)
+
+# The swap device: use count, swap-cache frame and the oracle's token per slot; and shared
+# anonymous pages written to swap, (object, index) -> slot.
+FIELDS = (
+    ("swap_map", "int32", "swap", 0, "swap"),
+    ("swap_cache", "int64", "swap", -1, "swap"),
+    ("swap_token", "int64", "swap", 0, "swap"),
+    ("shmswap_keys", "int64", "64", "hash", "shmswap"),
+    ("shmswap_vals", "int64", "64", 0, "shmswap"),
+)
 
 
 @kernel

@@ -10,10 +10,13 @@ from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
-                              G_INIT_REF, G_NR_FREE, G_RECORD_KEYS, G_SEES_REFS, G_ZERO_FRAME, STOP_BAD_EVENT,
+                              G_INIT_REF, G_NR_FREE, G_POLICY, G_RECORD_KEYS, G_SEES_REFS,
+                              G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
 from rmapsim.mm.vmscan import get_policy, policy_params, sees_refs
-from rmapsim.sim.config import build_machine
+from rmapsim.mm.vmscan.dispatch import policy_init
+from rmapsim.mm.vmscan.hooks import HOOK_SLOTS, bind
+from rmapsim.sim.config import GEOMETRIES, build_machine
 from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
@@ -58,10 +61,17 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
 
 def _boot_state(pol, pvals, m, check):
     """``boot`` once the policy and the Machine are known."""
-    st = new_state(m, pol.ID, pvals, check)
-    s = as_struct(st)
+    levels, bits, _ = GEOMETRIES[m.geometry]
+    st = new_state(levels=levels, bits=bits, frames=m.frames, max_order=m.max_order,
+                   cache_mode=m.cache_mode, watermarks=m.watermarks, swap_size=m.swap_size,
+                   swap_unbounded=m.cache_mode and m.swap_pages is None,
+                   zero_page=m.zero_page, params=pvals, check=check, hook_slots=HOOK_SLOTS)
+    st.g[G_POLICY] = pol.ID
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
     st.g[G_SEES_REFS] = int(sees_refs(pol))
+    st, _ = bind(pol, st)
+    s = as_struct(st)
+    policy_init(s)
     init_free_area(s, m.kernel_reserved)
     if st.g[G_ZERO_FRAME] >= 0:
         st.page_token[st.g[G_ZERO_FRAME]] = TOKEN_ZERO

@@ -35,14 +35,13 @@ COLUMNS = (
 
 
 def parse_policies(text: str) -> list[str]:
-    """'a,b,c' -> ['a', 'b', 'c'], each a known policy, none twice."""
-    from rmapsim.mm.vmscan import POLICIES
+    """'a,b,c' -> ['a', 'b', 'c'], each a known policy or a policy file, none twice."""
+    from rmapsim.mm.vmscan import get_policy
     names = [p.strip() for p in str(text).split(",")]
     if not text or any(not p for p in names):
         raise ConfigError(f"--policies expects a comma-separated list of policies, not {text!r}")
     for p in names:
-        if p not in POLICIES:
-            raise ConfigError(f"unknown policy {p!r} (known: {', '.join(POLICIES)})")
+        get_policy(p)
     dup = sorted({p for p in names if names.count(p) > 1})
     if dup:
         raise ConfigError(f"policy {dup[0]!r} given twice in --policies")

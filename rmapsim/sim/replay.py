@@ -12,6 +12,7 @@ import numpy as np
 from rmapsim.jit import kernel
 
 from rmapsim.mm.debug import check_invariants
+from rmapsim.mm.state import room
 from rmapsim.mm.memory import FAULT_ABORT, FAULT_SEGV, handle_mm_fault
 from rmapsim.mm.mmap import exit_mmap
 from rmapsim.mm.oracle import expected_token, note_write
@@ -20,44 +21,21 @@ from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_n
 from rmapsim.mm.filemap import obj_slot
 from rmapsim.mm.vmscan.dispatch import page_accessed
 from rmapsim.mm.vmscan.nodes import page_key, ref_key
-from rmapsim.mm.state import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
-                              C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
-                              ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
-                              G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
-                              G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
-                              G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
-                              G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS, G_REF_KEY,
-                              G_RECORD_KEYS, G_REF_NEXT, G_SEES_REFS,
-                              G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
-                              G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
-                              NEED_TABLES, NEED_VMA, PG_anon, PG_lru, _PAGE_ACCESSED,
-                              _PAGE_DIRTY, _PAGE_PRESENT,
-                              _PAGE_RW, STOP_BAD_EVENT, STOP_INTEGRITY)
+from rmapsim.mm.layout import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
+                               C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
+                               ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
+                               G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
+                               G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
+                               G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
+                               G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS, G_REF_KEY,
+                               G_RECORD_KEYS, G_REF_NEXT, G_SEES_REFS,
+                               G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
+                               G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
+                               NEED_TABLES, NEED_VMA, PG_anon, PG_lru, _PAGE_ACCESSED,
+                               _PAGE_DIRTY, _PAGE_PRESENT,
+                               _PAGE_RW, STOP_BAD_EVENT, STOP_INTEGRITY)
 from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
                                   OP_MUNMAP, OP_WRITE)
-
-
-@kernel(inline="always")
-def _room(st, tables, vmas, mms):
-    """NEED_* if a table could overflow during the next event, else DONE."""
-    g = st.g
-    if g[G_TBL_FREE_TOP] < tables:
-        return NEED_TABLES
-    if g[G_VMA_FREE_TOP] < vmas:
-        return NEED_VMA
-    if g[G_MM_FREE_TOP] < mms:
-        return NEED_MM
-    burst = g[G_HIGH] + 64
-    if 2 * (g[G_DISK_COUNT] + burst) > st.g[G_N_DISK] \
-            or 2 * (g[G_TRUTH_COUNT] + burst) > st.g[G_N_TRUTH] \
-            or 2 * (g[G_SHMSWAP_COUNT] + burst) > st.g[G_N_SHMSWAP] \
-            or 2 * (g[G_PID_COUNT] + burst) > st.g[G_N_PID] \
-            or 2 * (g[G_FID_COUNT] + burst) > st.g[G_N_FID] \
-            or g[G_NR_OBJ] + 64 > st.g[G_N_OBJ]:
-        return NEED_HASH
-    if g[G_SWAP_UNBOUNDED] and g[G_SWAP_FREE] < burst:
-        return NEED_SWAP
-    return DONE
 
 
 @kernel
@@ -111,7 +89,7 @@ def access(st, mm, addr, write, i, check_every):
     levels = g[G_LEVELS]
     check = g[G_CHECK]
     if check:
-        r = _room(st, levels + 1, 0, 0)
+        r = room(st, levels + 1, 0, 0, 0)
         if r != DONE:
             return r
     # the MMU's walk
@@ -134,7 +112,7 @@ def access(st, mm, addr, write, i, check_every):
             page_accessed(st, e >> 12)
     else:
         if not check:
-            r = _room(st, levels + 1, 0, 0)
+            r = room(st, levels + 1, 0, 0, 0)
             if r != DONE:
                 return r
         misses0 = cnt[C_MISSES]
@@ -253,9 +231,9 @@ def replay_chunk(st, ev, start, check_every, nxt):
 
         # ---- process and mapping events -------------------------------------------------
         if op == OP_FORK:
-            r = _room(st, g[G_NR_TABLES] + levels + 1, st.g[G_N_VMA] - g[G_VMA_FREE_TOP] + 2, 3)
+            r = room(st, g[G_NR_TABLES] + levels + 1, st.g[G_N_VMA] - g[G_VMA_FREE_TOP] + 2, 3, 0)
         else:
-            r = _room(st, levels + 1, 3, 2)
+            r = room(st, levels + 1, 3, 2, 0)
         if r != DONE:
             return r, i
         if op == OP_FILE:

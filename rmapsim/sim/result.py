@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmapsim.mm.state import COUNTERS
+from rmapsim.mm.layout import COUNTERS
 from rmapsim.sim.config import Costs, Machine
 
 

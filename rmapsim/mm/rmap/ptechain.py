@@ -16,9 +16,16 @@ The interface every reverse-mapping design provides (``mm/rmap/__init__``):
 from rmapsim.jit import kernel
 
 from rmapsim.mm.pgtable import ptep_to_mm
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
-                              C_RMAP_CHAIN_STEPS, G_NR_MAPPED, G_PTRS, PG_dirty,
-                              PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
+                               C_RMAP_CHAIN_STEPS, G_NR_MAPPED, G_PTRS, PG_dirty,
+                               PG_swapcache)
+
+# The seed's design: each page's first pte, and a parallel next-pte page beside every pte table
+# (``pt_next[p]``: the next pte mapping the same page, -1 at the chain's end).
+FIELDS = (
+    ("page_chain", "int64", "frames", -1, None),
+    ("pt_next", "int64", "tables * ptrs", -1, "tables"),
+)
 
 
 @kernel(inline="always")

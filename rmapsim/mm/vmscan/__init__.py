@@ -1,37 +1,122 @@
-"""Reclaim policies, one module each, behind one interface.
+"""Reclaim policies, one module each, behind one interface, and the registry that names them.
 
-A policy module defines ``NAME``, ``ID``, ``KIND`` ("realistic": sees only what the kernel sees;
+A policy module defines ``NAME``, ``KIND`` ("realistic": sees only what the kernel sees;
 "reference": given per-reference information or the future), ``MODELS`` (the kernel or paper),
 ``PARAMS`` ({name: (default, help)}), optionally ``FUTURE = True`` (needs next-use times,
-``sim/future.py``), and compiled hooks:
+``sim/future.py``) and ``FIELDS`` (its private arrays, rows as ``state.py`` describes), and the
+compiled hooks of ``hooks.py``; ``reclaim(st, ps, sc)`` is the one a policy must have. It keeps
+what it knows about pages in ``nodes.py`` (lists, ghosts, identities, a heap) and in its
+``FIELDS`` (``ps``). Parameters reach compiled code as ``st.params[i]`` in the order of
+``PARAMS``.
 
-- ``page_added(st, frame)``: a page entered memory (anonymous fault, page-cache fill, swap-in);
-- ``page_removed(st, frame)``: it is being freed outside reclaim (munmap, exit, COW);
-- ``reclaim(st, nr_to_free) -> freed``: free up to nr pages, using ``common.shrink_page``;
-- ``page_accessed(st, frame)``, reference policies only: a reference to a page in memory.
-
-A policy keeps what it knows about pages in ``nodes.py`` (lists, ghosts, identities, a heap).
-
-Parameters reach compiled code as ``st.params[i]`` in the order of ``PARAMS``. ``dispatch.py``
-routes the hooks by ``g[G_POLICY]``; add a policy there and in ``POLICIES`` below.
+A built-in policy is one module plus its line in ``POLICIES`` below; its ID is its position
+there. A user's policy is a file of the same shape (``load_policy_file``), given to ``rmapsim
+run --policy ./mine.py`` or ``rmapsim.run(policy=...)`` as a path or a module; see
+docs/writing-a-policy.md.
 """
+import importlib.util
+import inspect
+import os
+import sys
+from types import ModuleType
+
 from rmapsim.errors import ConfigError
 from rmapsim.mm.vmscan import (arc, clock, clockpro, fifo, lirs, lists24, lists26, lru, mglru, opt,
                                s3fifo, sieve, splitlru, virtual20, virtual22)
+from rmapsim.mm.vmscan.hooks import HOOK_ARITY, HOOK_NAMES
 
 # the kernel's lineage first (the seed's clock, then the virtual scans it replaced and the lists
 # that followed), then the reference policies
 POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lists24, lists26, splitlru,
                                 mglru, clockpro, lru, opt, arc, lirs, s3fifo, sieve)}
+for _id, _m in enumerate(POLICIES.values()):
+    _m.ID = _id
+
+KINDS = ("realistic", "reference")
 
 
 def sees_refs(module):
     return module.KIND == "reference"
 
 
+def check_policy(module, where):
+    """A one-line ConfigError naming ``where`` (a file) and the hook if ``module`` lacks what a
+    policy must define, or a hook takes the wrong arguments."""
+    for attr, typ in (("NAME", str), ("KIND", str), ("PARAMS", dict)):
+        if not isinstance(getattr(module, attr, None), typ):
+            raise ConfigError(f"{where}: a policy must define {attr} ({typ.__name__})")
+    if module.KIND not in KINDS:
+        raise ConfigError(f"{where}: KIND must be one of {', '.join(KINDS)}, not {module.KIND!r}")
+    if getattr(module, "reclaim", None) is None:
+        raise ConfigError(f"{where}: policy {module.NAME} has no reclaim hook "
+                          f"(reclaim(st, ps, sc) -> pages freed)")
+    for name in HOOK_NAMES:
+        fn = getattr(module, name, None)
+        if fn is None:
+            continue
+        py = getattr(fn, "py_func", fn)
+        if not callable(py):
+            raise ConfigError(f"{where}: hook {name} is not a function")
+        try:
+            params = inspect.signature(py).parameters
+        except (TypeError, ValueError):
+            continue
+        want = 2 + HOOK_ARITY[name]
+        if len(params) != want:
+            raise ConfigError(f"{where}: hook {name} takes {len(params)} arguments, not {want} "
+                              f"(st, ps{', ...' if want > 2 else ''}); see `rmapsim policies "
+                              f"--template`")
+        if not hasattr(fn, "py_func") and not hasattr(fn, "__numba__"):
+            import numba
+            if not numba.config.DISABLE_JIT:
+                raise ConfigError(f"{where}: hook {name} is not compiled: decorate it with "
+                                  f"@kernel (from rmapsim.jit import kernel)")
+    if not hasattr(module, "ID"):
+        module.ID = -1              # a user's policy: not in the registry
+
+
+_LOADED = {}
+
+
+def load_policy_file(path):
+    """Import a user's policy file as a module (once per file and modification time)."""
+    full = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(full):
+        raise ConfigError(f"--policy {path}: no such file")
+    stamp = (full, os.stat(full).st_mtime_ns)
+    if stamp in _LOADED:
+        return _LOADED[stamp]
+    name = "rmapsim_user_policy_" + os.path.splitext(os.path.basename(full))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, full)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as e:
+        raise ConfigError(f"{full}:{e.lineno}: {e.msg}") from None
+    except Exception as e:
+        tb = e.__traceback__
+        line = "?"
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == full:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        raise ConfigError(f"{full}:{line}: {type(e).__name__}: {e}") from None
+    check_policy(mod, full)
+    _LOADED[stamp] = mod
+    return mod
+
+
 def get_policy(name):
+    """A policy module: a registered name, a path to a policy file, or a module object."""
+    if isinstance(name, ModuleType):
+        check_policy(name, getattr(name, "__file__", name.__name__))
+        return name
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and name.endswith(".py")):
+        return load_policy_file(name)
     if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(POLICIES)}; or a "
+                          f"policy file, ./mine.py)")
     return POLICIES[name]
 
 

@@ -37,8 +37,9 @@ from numba import config as numba_config, types
 from numba.extending import intrinsic
 
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_move_tail, page_key)
@@ -49,7 +50,6 @@ P_PENDING = 1       # pol_g: 1 (B1) or 2 (B2) when reclaim already handled the f
 P_PENDING_KEY = 2   # pol_g: its key
 
 NAME = "arc"
-ID = 6
 KIND = "reference"
 MODELS = "ARC (Megiddo & Modha, FAST 2003; libCacheSim ARC)"
 PARAMS = {}
@@ -102,7 +102,7 @@ def _adapt(st, ghost):
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     key = page_key(st, frame)
     hit = 0
     if st.pol_g[P_PENDING] != 0 and st.pol_g[P_PENDING_KEY] == key:
@@ -118,12 +118,12 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     list_move_tail(st, T2, frame)
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     forget_frame(st, frame)
 
 
@@ -152,7 +152,7 @@ def _free(st, k, ghost):
     page goes to the MRU end of k. Returns True if freed."""
     f = st.list_head[k]
     st.cnt[C_PAGES_SCANNED] += 1
-    if not shrink_page(st, f):
+    if shrink_page(st, f) != PAGE_FREED:
         st.cnt[C_RECLAIM_FAILURES] += 1
         list_move_tail(st, k, f)
         return False
@@ -191,7 +191,8 @@ def _evict(st):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     pending = 0             # a ghost hit handled by this call (not by an earlier one)
     if st.pol_g[P_PENDING] == 0:
         key = st.g[G_REF_KEY]

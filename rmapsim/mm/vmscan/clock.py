@@ -16,32 +16,26 @@ Model limits: the hand gives up after two full turns without freeing anything (t
 may only clear bits), where shrink_mmap's budget was (2N) >> priority per call.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HAND, G_NR_FRAMES, PG_locked,
-                              PG_lru, PG_referenced)
+from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HAND, G_NR_FRAMES, PG_locked,
+                               PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 
 NAME = "clock"
-ID = 0
 KIND = "realistic"
 MODELS = "LaHaise 1997 page-centric kswapd (../seed); shrink_mmap's clock over mem_map"
 PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accessed bit (MMU); "
                           "0: new pages start unreferenced")}
 
 
-@kernel(inline="always")
-def page_added(st, frame):
-    pass
+# No page_added or page_removed: the clock keeps nothing per page but the pte and page bits.
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
-    pass
-
-
-@kernel(inline="always")
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     g = st.g
     n = g[G_NR_FRAMES]
     hand = g[G_HAND]
@@ -63,7 +57,7 @@ def reclaim(st, nr_to_free):
             ref += 1
         if ref:
             continue
-        if shrink_page(st, f):
+        if shrink_page(st, f) == PAGE_FREED:
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             freed += 1

@@ -68,16 +68,16 @@ over; every hand loop is bounded by the list length.
 import numpy as np
 
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
-                              G_NR_FRAMES, G_NR_FREE, PG_lru, PG_referenced)
+from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
+                               G_NR_FRAMES, G_NR_FREE, PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_del, list_replace, page_key)
 
 NAME = "clock-pro"
-ID = 10
 KIND = "realistic"
 MODELS = "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC 2005): hot/cold/test clock, three hands"
 PARAMS = {"init_ref": (0, "1: the faulting reference sets the new page's accessed bit and counts "
@@ -263,7 +263,7 @@ def _run_cold(st):
                 st.node_val[x] = COLD_TEST      # a new test period, at the head
                 list_add_tail(st, CLOCK, x)
             continue
-        if not shrink_page(st, x):
+        if shrink_page(st, x) != PAGE_FREED:
             st.cnt[C_RECLAIM_FAILURES] += 1
             continue
         if st.node_val[x] == COLD_TEST:
@@ -281,7 +281,7 @@ def _run_cold(st):
 
 
 @kernel
-def page_added(st, frame):
+def page_added(st, ps, frame):
     if st.pol_g[P_INIT] == 0:
         _init(st)
     key = page_key(st, frame)
@@ -307,7 +307,7 @@ def page_added(st, frame):
 
 
 @kernel
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     if st.node_list[frame] == CLOCK:
         _unlink(st, frame)
     if st.node_val[frame] == HOT:
@@ -317,7 +317,8 @@ def page_removed(st, frame):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     st.pol_g[P_FILLED] = 1
     if not st.g[G_CACHE_MODE] and st.pol_g[P_RES] >= 2:
         st.pol_g[P_M] = st.pol_g[P_RES]      # kernel mode: memory is full now

@@ -3,18 +3,21 @@ with the seed's one-go unmap): give an anonymous page a swap slot, unmap it from
 through rmap, write it out if dirty, drop it from the swap or page cache. The policy decides
 *which* page; this decides nothing.
 
-``shrink_page`` returns True when no reference is left, after which the policy takes the page
-off its own lists and calls ``release_page``.
+``shrink_page`` returns a named outcome (``layout.PAGE_*``, as 2.6's ``pageout_t``): PAGE_FREED
+when no reference is left, after which the policy takes the page off its own lists and calls
+``reclaimed``; PAGE_KEEP (locked or reserved), PAGE_NO_SWAP (dirty anonymous memory and no free
+swap slot) or PAGE_IN_USE (a reference remains) otherwise.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, PAGE_IN_USE, PAGE_KEEP, PAGE_NO_SWAP
 
 from rmapsim.mm.filemap import pc_key, remove_from_page_cache, writepage
 from rmapsim.mm.hashtab import ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.rmap import page_test_dirty, try_to_unmap
-from rmapsim.mm.state import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED, G_N_SHMSWAP,
-                              G_SHMSWAP_COUNT, PG_anon, PG_dirty, PG_locked, PG_reserved,
-                              PG_swapcache)
+from rmapsim.mm.layout import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED, G_N_SHMSWAP,
+                               G_SHMSWAP_COUNT, PG_anon, PG_dirty, PG_locked, PG_reserved,
+                               PG_swapcache)
 from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap_page,
                              swap_writepage)
 
@@ -23,7 +26,7 @@ from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap
 def shrink_page(st, frame):
     f = st.page_flags[frame]
     if f & (PG_locked | PG_reserved):
-        return False
+        return PAGE_KEEP
     if f & PG_anon:
         if not (f & PG_swapcache):
             # add_to_swap. A clean anonymous page outside the swap cache was never written
@@ -32,7 +35,7 @@ def shrink_page(st, frame):
             if page_test_dirty(st, frame):
                 slot = get_swap_page(st)
                 if slot < 0:
-                    return False
+                    return PAGE_NO_SWAP
                 add_to_swap_cache(st, frame, slot)
         try_to_unmap(st, frame)
         if st.page_flags[frame] & PG_dirty:
@@ -48,7 +51,7 @@ def shrink_page(st, frame):
             if page_test_dirty(st, frame):
                 slot = get_swap_page(st)
                 if slot < 0:
-                    return False
+                    return PAGE_NO_SWAP
                 try_to_unmap(st, frame)
                 st.cnt[C_SWAP_OUTS] += 1
                 if st.g[G_CHECK]:
@@ -64,7 +67,7 @@ def shrink_page(st, frame):
                 writepage(st, frame)
                 st.page_flags[frame] &= ~PG_dirty
         remove_from_page_cache(st, frame)
-    return st.page_count[frame] == 0
+    return PAGE_FREED if st.page_count[frame] == 0 else PAGE_IN_USE
 
 
 @kernel(inline="always")

@@ -1,15 +1,46 @@
-"""Route the policy hooks by ``g[G_POLICY]``, and free user pages outside reclaim.
+"""The kernel's calls into the running policy, through the addresses of its compiled hooks
+(``hooks.py``), and put_page, which frees user pages outside reclaim.
 
-The hooks are compiled once here rather than inlined at every call site: with a dozen policies
-an inlined chain would be copied into each fault path. A new policy adds one branch per hook.
+No policy is imported here: the kernel compiled above this module is the same for every policy,
+and a hook a policy leaves out (address 0) costs one test.
 """
+from numba import config as numba_config
+
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import G_PAGE_SERIAL, G_POLICY, G_RECORD_KEYS, PG_anon, PG_lru
-from rmapsim.mm.vmscan import (arc, clock, clockpro, fifo, lirs, lists24, lists26, lru, mglru, opt,
-                               s3fifo, sieve, splitlru, virtual20, virtual22)
+from rmapsim.mm.layout import (G_PAGE_SERIAL, G_RECORD_KEYS, PG_anon, PG_lru, SC_KSWAPD,
+                               SC_MAY_SWAP, SC_MAY_WRITEPAGE, SC_NR_RECLAIMED, SC_NR_SCANNED,
+                               SC_NR_TO_RECLAIM, SC_ORDER)
 from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan.hooks import (H_CHECK, H_INIT, H_PAGE_ACCESSED, H_PAGE_ADDED,
+                                     H_PAGE_MIGRATED, H_PAGE_REMOVED, H_PRIVATE, H_RECLAIM,
+                                     PY_HOOKS)
 from rmapsim.mm.vmscan.nodes import ANON_KEY
+
+if numba_config.DISABLE_JIT:
+    def call_hook(addr, st, priv, a, b):
+        return PY_HOOKS[addr](st, a, b)
+else:
+    from rmapsim.mm.structs import call_hook
+
+
+@kernel(inline="always")
+def _call(st, slot, a, b):
+    h = st.hooks[slot]
+    if h == 0:
+        return 0
+    return call_hook(h, st, st.hooks[H_PRIVATE], a, b)
+
+
+@kernel
+def policy_init(st):
+    _call(st, H_INIT, 0, 0)
+
+
+@kernel
+def policy_check(st):
+    """The policy's own invariants (0: none violated), in check mode."""
+    return _call(st, H_CHECK, 0, 0)
 
 
 @kernel
@@ -19,132 +50,46 @@ def page_added(st, frame):
         # the identity pass (sim/future.py) names each anonymous page by its birth
         st.node_key[frame] = ANON_KEY | st.g[G_PAGE_SERIAL]
         st.g[G_PAGE_SERIAL] += 1
-    p = st.g[G_POLICY]
-    if p == clock.ID:
-        clock.page_added(st, frame)
-    elif p == fifo.ID:
-        fifo.page_added(st, frame)
-    elif p == virtual20.ID:
-        virtual20.page_added(st, frame)
-    elif p == virtual22.ID:
-        virtual22.page_added(st, frame)
-    elif p == lru.ID:
-        lru.page_added(st, frame)
-    elif p == opt.ID:
-        opt.page_added(st, frame)
-    elif p == splitlru.ID:
-        splitlru.page_added(st, frame)
-    elif p == mglru.ID:
-        mglru.page_added(st, frame)
-    elif p == lirs.ID:
-        lirs.page_added(st, frame)
-    elif p == clockpro.ID:
-        clockpro.page_added(st, frame)
-    elif p == arc.ID:
-        arc.page_added(st, frame)
-    elif p == s3fifo.ID:
-        s3fifo.page_added(st, frame)
-    elif p == sieve.ID:
-        sieve.page_added(st, frame)
-    elif p == lists24.ID:
-        lists24.page_added(st, frame)
-    elif p == lists26.ID:
-        lists26.page_added(st, frame)
+    _call(st, H_PAGE_ADDED, frame, 0)
 
 
 @kernel
 def page_accessed(st, frame):
     """A reference to a page in memory, for the policies that see every one (KIND
     "reference"); the realistic ones learn of references only through accessed bits."""
-    if not (st.page_flags[frame] & PG_lru):
-        return
-    p = st.g[G_POLICY]
-    if p == lru.ID:
-        lru.page_accessed(st, frame)
-    elif p == opt.ID:
-        opt.page_accessed(st, frame)
-    elif p == lirs.ID:
-        lirs.page_accessed(st, frame)
-    elif p == arc.ID:
-        arc.page_accessed(st, frame)
-    elif p == s3fifo.ID:
-        s3fifo.page_accessed(st, frame)
-    elif p == sieve.ID:
-        sieve.page_accessed(st, frame)
+    if st.page_flags[frame] & PG_lru:
+        _call(st, H_PAGE_ACCESSED, frame, 0)
 
 
 @kernel
 def page_removed(st, frame):
     if not (st.page_flags[frame] & PG_lru):
         return
-    p = st.g[G_POLICY]
-    if p == clock.ID:
-        clock.page_removed(st, frame)
-    elif p == fifo.ID:
-        fifo.page_removed(st, frame)
-    elif p == virtual20.ID:
-        virtual20.page_removed(st, frame)
-    elif p == virtual22.ID:
-        virtual22.page_removed(st, frame)
-    elif p == lru.ID:
-        lru.page_removed(st, frame)
-    elif p == opt.ID:
-        opt.page_removed(st, frame)
-    elif p == splitlru.ID:
-        splitlru.page_removed(st, frame)
-    elif p == mglru.ID:
-        mglru.page_removed(st, frame)
-    elif p == lirs.ID:
-        lirs.page_removed(st, frame)
-    elif p == clockpro.ID:
-        clockpro.page_removed(st, frame)
-    elif p == arc.ID:
-        arc.page_removed(st, frame)
-    elif p == s3fifo.ID:
-        s3fifo.page_removed(st, frame)
-    elif p == sieve.ID:
-        sieve.page_removed(st, frame)
-    elif p == lists24.ID:
-        lists24.page_removed(st, frame)
-    elif p == lists26.ID:
-        lists26.page_removed(st, frame)
+    _call(st, H_PAGE_REMOVED, frame, 0)
     st.page_flags[frame] &= ~PG_lru
 
 
 @kernel
-def reclaim(st, nr_to_free):
-    p = st.g[G_POLICY]
-    if p == clock.ID:
-        return clock.reclaim(st, nr_to_free)
-    if p == fifo.ID:
-        return fifo.reclaim(st, nr_to_free)
-    if p == virtual20.ID:
-        return virtual20.reclaim(st, nr_to_free)
-    if p == virtual22.ID:
-        return virtual22.reclaim(st, nr_to_free)
-    if p == lru.ID:
-        return lru.reclaim(st, nr_to_free)
-    if p == opt.ID:
-        return opt.reclaim(st, nr_to_free)
-    if p == splitlru.ID:
-        return splitlru.reclaim(st, nr_to_free)
-    if p == mglru.ID:
-        return mglru.reclaim(st, nr_to_free)
-    if p == lirs.ID:
-        return lirs.reclaim(st, nr_to_free)
-    if p == clockpro.ID:
-        return clockpro.reclaim(st, nr_to_free)
-    if p == arc.ID:
-        return arc.reclaim(st, nr_to_free)
-    if p == s3fifo.ID:
-        return s3fifo.reclaim(st, nr_to_free)
-    if p == sieve.ID:
-        return sieve.reclaim(st, nr_to_free)
-    if p == lists24.ID:
-        return lists24.reclaim(st, nr_to_free)
-    if p == lists26.ID:
-        return lists26.reclaim(st, nr_to_free)
-    return 0
+def page_migrated(st, old, new):
+    """The page of frame ``old`` now lives in frame ``new`` (migration, compaction)."""
+    if st.page_flags[new] & PG_lru:
+        _call(st, H_PAGE_MIGRATED, old, new)
+
+
+@kernel
+def reclaim(st, nr_to_reclaim, order, is_kswapd):
+    """One reclaim pass of the policy, asked through the scan control: (freed pages)."""
+    sc = st.sc
+    sc[SC_NR_TO_RECLAIM] = nr_to_reclaim
+    sc[SC_ORDER] = order
+    sc[SC_KSWAPD] = is_kswapd
+    sc[SC_MAY_SWAP] = 1
+    sc[SC_MAY_WRITEPAGE] = 1
+    sc[SC_NR_SCANNED] = 0
+    sc[SC_NR_RECLAIMED] = 0
+    freed = _call(st, H_RECLAIM, 0, 0)
+    sc[SC_NR_RECLAIMED] = freed
+    return freed
 
 
 @kernel

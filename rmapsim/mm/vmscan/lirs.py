@@ -60,16 +60,16 @@ a page can be in S and Q at once. A negative ``node_val`` marks a node on neithe
 import numpy as np
 
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
-                              G_NR_FRAMES, G_NR_FREE, PG_lru)
+from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
+                               G_NR_FRAMES, G_NR_FREE, PG_lru)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_del, list_move_tail, list_replace,
                                      page_key)
 
 NAME = "lirs"
-ID = 7
 KIND = "reference"
 MODELS = "LIRS (Jiang & Zhang, SIGMETRICS 2002) as libCacheSim LIRS.c"
 PARAMS = {"hir_ratio": (0.01, "fraction of memory for resident HIR pages (libCacheSim "
@@ -177,7 +177,7 @@ def _to_ghost(st, frame, phantom):
 def _free(st, frame, phantom):
     """Evict a page (already off Q); True if it is gone."""
     st.cnt[C_PAGES_SCANNED] += 1
-    if not shrink_page(st, frame):
+    if shrink_page(st, frame) != PAGE_FREED:
         st.cnt[C_RECLAIM_FAILURES] += 1
         return False
     _to_ghost(st, frame, phantom)
@@ -275,7 +275,7 @@ def _make_room(st, frame):
 
 
 @kernel
-def page_added(st, frame):
+def page_added(st, ps, frame):
     if st.pol_g[P_INIT] == 0:
         _init(st)
     key = page_key(st, frame)
@@ -316,7 +316,7 @@ def page_added(st, frame):
 
 
 @kernel
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     v = st.node_val[frame]
     if v == LIR:
         list_move_tail(st, S, frame)
@@ -345,7 +345,7 @@ def page_accessed(st, frame):
 
 
 @kernel
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     """LIRS_remove: the page goes without a ghost."""
     v = st.node_val[frame]
     if v >= 0:
@@ -361,11 +361,12 @@ def page_removed(st, frame):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
     """Free the front of Q (evictHIR); the uncounted page first; with Q empty demote the bottom
     LIR page. In kernel mode memory is "full" when reclaim runs: c becomes the pages held now
     (page tables and the page cache's other users make the frame count no measure of it), and
     LIR pages beyond the new L go to Q first."""
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     if not st.g[G_CACHE_MODE]:
         c = st.pol_g[P_LC] + st.pol_g[Q_H + 2] + (1 if st.pol_g[P_PENDING] >= 0 else 0)

@@ -67,12 +67,13 @@ Where the model simplifies the kernel, and why:
   ``shrink_zone`` does with its ``+ 1``.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
-                              C_PAGES_SCANNED, C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES,
-                              G_NR_FREE, G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked,
-                              PG_lru, PG_reserved, PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAGES_FREED,
+                               C_PAGES_SCANNED, C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES,
+                               G_NR_FREE, G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked,
+                               PG_lru, PG_reserved, PG_swapcache)
 from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
@@ -84,7 +85,6 @@ from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry)
 
 NAME = "lists-2.4"
-ID = 11
 KIND = "realistic"
 MODELS = ("Linux 2.4.0 multiqueue VM (Rik van Riel): active/inactive_dirty/inactive_clean, "
           "page age, page_launder, refill_inactive_scan, swap_out (mm/vmscan.c, mm/swap.c)")
@@ -99,7 +99,7 @@ SAFETY_SWEEPS = 64
 # ---- the hooks --------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     st.pol_g[MP] += 1                        # __alloc_pages: memory_pressure++
     st.page_age[frame] = PAGE_AGE_START      # __free_pages_ok left it so
     fl = st.page_flags[frame]
@@ -111,7 +111,7 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     forget_frame(st, frame)
     if st.pol_g[MP] > 1:                     # __free_pages_ok: memory_pressure-- (>= NR_CPUS)
         st.pol_g[MP] -= 1
@@ -181,7 +181,7 @@ def reclaim_page(st):
             list_move_tail(st, INACTIVE_DIRTY, f)
             continue
         list_del(st, f)
-        if shrink_page(st, f):               # __delete_from_swap_cache / __remove_inode_page
+        if shrink_page(st, f) == PAGE_FREED:               # __delete_from_swap_cache / __remove_inode_page
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             st.pol_g[MP] += 1
@@ -199,7 +199,7 @@ def launder_one(st, f):
         swap_writepage(st, f, st.page_private[f])
     elif st.obj_shm[st.page_mapping[f]]:
         list_del(st, f)
-        if shrink_page(st, f):               # shmem_writepage + reclaim_page
+        if shrink_page(st, f) == PAGE_FREED:               # shmem_writepage + reclaim_page
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             return 2
@@ -430,7 +430,8 @@ def _work(st):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     c = st.cnt
     f0 = c[C_PAGES_FREED]
     user = st.g[G_NR_FREE] <= st.g[G_MIN]

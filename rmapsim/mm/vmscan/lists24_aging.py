@@ -6,7 +6,7 @@ that it can still get somewhere.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.state import PG_anon, PG_referenced, PG_swapcache
+from rmapsim.mm.layout import PG_anon, PG_referenced, PG_swapcache
 from rmapsim.mm.vmscan.nodes import list_move_tail
 
 ACTIVE = 0

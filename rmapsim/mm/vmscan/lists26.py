@@ -52,16 +52,16 @@ Where the model simplifies the kernel, and why:
   ``nr_scan_*`` accumulators need several passes to reach ``SWAP_CLUSTER_MAX`` at all.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, G_NR_FRAMES, G_NR_MAPPED, G_SWAP_SIZE,
-                              G_SWAP_UNBOUNDED, PG_active, PG_anon, PG_dirty, PG_locked, PG_lru,
-                              PG_referenced, PG_swapcache)
+from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, G_NR_FRAMES, G_NR_MAPPED, G_SWAP_SIZE,
+                               G_SWAP_UNBOUNDED, PG_active, PG_anon, PG_dirty, PG_locked, PG_lru,
+                               PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
 
 NAME = "lists-2.6"
-ID = 12
 KIND = "realistic"
 MODELS = ("Linux 2.6.20 active/inactive lists: mark_page_accessed, shrink_zone, "
           "shrink_active_list (reclaim_mapped, swap_tendency), shrink_page_list (mm/vmscan.c)")
@@ -131,7 +131,7 @@ def page_mapping_inuse(st, f):
 # ---- the hooks --------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     fl = st.page_flags[frame]
     if fl & PG_anon:
         add_active(st, frame)               # lru_cache_add_active
@@ -143,7 +143,7 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     forget_frame(st, frame)
     st.page_flags[frame] &= ~PG_active
     st.pol_g[PAGES_SCANNED] = 0             # free_pages_bulk
@@ -219,7 +219,7 @@ def shrink_page_list(st, n):
         if ref and st.page_mapcount[f] == 0 and (st.page_flags[f] & PG_dirty):
             add_inactive(st, f)             # dirty and referenced: keep_locked
             continue
-        if shrink_page(st, f):              # add_to_swap, try_to_unmap, pageout, remove_mapping
+        if shrink_page(st, f) == PAGE_FREED:              # add_to_swap, try_to_unmap, pageout, remove_mapping
             list_del(st, f)
             st.page_flags[f] &= ~(PG_lru | PG_active)
             reclaimed(st, f)
@@ -296,7 +296,8 @@ def balance(st, target):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     st.pol_g[MAPPED_RATIO] = mapped_ratio(st)
     target = min(nr_to_free, SWAP_CLUSTER_MAX)

@@ -11,12 +11,11 @@ from rmapsim.mm.vmscan.fifo import QUEUE, page_added, page_removed, reclaim  # n
 from rmapsim.mm.vmscan.nodes import list_move_tail
 
 NAME = "lru"
-ID = 4
 KIND = "reference"
 MODELS = "exact least-recently-used (libCacheSim LRU)"
 PARAMS = {}
 
 
 @kernel(inline="always")
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     list_move_tail(st, QUEUE, frame)

@@ -78,20 +78,20 @@ Where the model simplifies the kernel, and why:
   writeback).
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.pgtable import next_leaf, pt_index
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
-                              C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_PTRS,
-                              G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
-                              PG_lru, PG_referenced)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
+                               C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_PTRS,
+                               G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
+                               PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_head, list_add_tail, list_del, page_is_file,
                                      page_key)
 
 NAME = "mglru"
-ID = 14
 KIND = "realistic"
 MODELS = ("Linux 6.1 multi-gen LRU: generations per type, page-table-walk aging, eviction from "
           "min_seq with tiers and refault feedback (mm/vmscan.c lru_gen_*, mm/workingset.c)")
@@ -120,10 +120,9 @@ AVG_TOTAL = 36
 P_SWAPPINESS, P_FAULT_ACTIVE = 0, 1
 
 
-@kernel(inline="always")
-def _init(st):
-    if st.pol_g[MAX_SEQ] == 0:
-        st.pol_g[MAX_SEQ] = MIN_NR_GENS + 1
+@kernel
+def init(st, ps):
+    st.pol_g[MAX_SEQ] = MIN_NR_GENS + 1     # lru_gen_init_lruvec
 
 
 @kernel(inline="always")
@@ -255,8 +254,7 @@ def lru_gen_refault(st, frame, node, type):
 # ---- hooks ------------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def page_added(st, frame):
-    _init(st)
+def page_added(st, ps, frame):
     type = _type(st, frame)
     key = page_key(st, frame)
     st.node_val2[frame] = 0
@@ -274,7 +272,7 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     forget_frame(st, frame)
 
 
@@ -422,7 +420,7 @@ def scan_folios(st, type, tier_idx, batch):
             continue
         key = st.node_key[f]
         ws = st.node_val2[f] & WORKINGSET
-        if shrink_page(st, f):
+        if shrink_page(st, f) == PAGE_FREED:
             forget_frame(st, f)
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
@@ -466,8 +464,8 @@ def evict_folios(st, batch):
 
 
 @kernel(inline="always")
-def reclaim(st, nr_to_free):
-    _init(st)
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     forced = 0
     scanned = 0

@@ -22,8 +22,29 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.state import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, G_REF_KEY,
-                              NR_POLICY_GLOBALS, PG_anon)
+from rmapsim.mm.layout import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, G_REF_KEY,
+                               NR_POLICY_GLOBALS, PG_anon)
+
+# The reclaim policy's view: nodes 0..frames-1 are the frames, the rest are ghosts (pages no
+# longer in memory that a policy remembers); doubly linked lists of nodes, a key -> node table,
+# an indexed heap of frames, and the policy's own globals.
+FIELDS = (
+    ("node_prev", "int64", "nodes", -1, None),
+    ("node_next", "int64", "nodes", -1, None),
+    ("node_list", "int32", "nodes", -1, None),
+    ("node_key", "int64", "nodes", -1, None),
+    ("node_val", "int64", "nodes", 0, None),
+    ("node_val2", "int64", "nodes", 0, None),
+    ("list_head", "int64", "lists", -1, None),
+    ("list_tail", "int64", "lists", -1, None),
+    ("list_len", "int64", "lists", 0, None),
+    ("ghost_free", "int64", "nodes - frames", ("stack", "frames"), None),
+    ("key_keys", "int64", "keys", "hash", None),
+    ("key_vals", "int64", "keys", 0, None),
+    ("heap", "int64", "frames", -1, None),
+    ("heap_pos", "int64", "frames", -1, None),
+    ("pol_g", "int64", "policy_globals", 0, None),
+)
 
 ANON_KEY = np.int64(1) << 62
 HEAP_N = NR_POLICY_GLOBALS - 1      # pol_g slot holding the heap's size
@@ -259,3 +280,27 @@ def heap_remove(st, frame):
         st.heap_pos[last] = i
         heap_fix(st, last)
     st.heap[n] = -1
+
+
+@kernel
+def node_move(st, old, new):
+    """Frame ``old``'s page now lives in frame ``new`` (page migration): its node keeps its
+    place on its list, its fields, its identity and its heap slot, so a policy sees a move and
+    not an eviction plus a fault (migrate_page_states and the LRU's putback, mm/migrate.c).
+    The default ``page_migrated`` of every policy."""
+    if st.node_list[old] >= 0:
+        list_replace(st, old, new)
+    st.node_val[new] = st.node_val[old]
+    st.node_val2[new] = st.node_val2[old]
+    st.node_val[old] = 0
+    st.node_val2[old] = 0
+    key = st.node_key[old]
+    st.node_key[new] = key
+    st.node_key[old] = -1
+    if key >= 0:
+        st.g[G_KEY_COUNT] += ht_put(st.key_keys, st.key_vals, st.g[G_N_KEYS], key, new)
+    pos = st.heap_pos[old]
+    if pos >= 0:
+        st.heap[pos] = new
+        st.heap_pos[new] = pos
+        st.heap_pos[old] = -1

@@ -16,13 +16,13 @@ the rest of the call and keeps its place.
 import numpy as np
 
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_REF_NEXT, PG_lru
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_REF_NEXT, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import HEAP_N, heap_fix, heap_push, heap_remove
 
 NAME = "opt"
-ID = 5
 KIND = "reference"
 MODELS = "Belady's MIN (1966), the optimal offline policy (libCacheSim Belady)"
 PARAMS = {}
@@ -38,31 +38,32 @@ def _next(st):
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     st.node_val[frame] = _next(st)
     heap_push(st, frame)
 
 
 @kernel(inline="always")
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     st.node_val[frame] = _next(st)
     heap_fix(st, frame)
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     heap_remove(st, frame)
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     freed = 0
     held = np.empty(0, np.int64)
     while freed < nr_to_free and st.pol_g[HEAP_N] > 0:
         f = st.heap[0]
         st.cnt[C_PAGES_SCANNED] += 1
         heap_remove(st, f)
-        if shrink_page(st, f):
+        if shrink_page(st, f) == PAGE_FREED:
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             freed += 1

@@ -31,8 +31,9 @@ libCacheSim's does not. A page that cannot be freed now (locked, swap full) goes
 of its queue with its count; one eviction gives up after 4 (|S| + |M|) + 4 steps.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_move_tail, page_key)
@@ -43,7 +44,6 @@ P_PENDING = 1       # pol_g: 1 when reclaim took the faulting reference's key ou
 P_PENDING_KEY = 2   # pol_g: that key
 
 NAME = "s3fifo"
-ID = 8
 KIND = "reference"
 MODELS = "S3-FIFO (Yang et al., SOSP 2023; libCacheSim S3FIFO): small + main FIFO + ghost"
 PARAMS = {
@@ -65,7 +65,7 @@ def _ghost_size(st):
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     key = page_key(st, frame)
     hit_ghost = st.pol_g[P_PENDING] == 1 and st.pol_g[P_PENDING_KEY] == key
     st.pol_g[P_PENDING] = 0
@@ -85,12 +85,12 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     st.node_val[frame] += 1
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     forget_frame(st, frame)
 
 
@@ -114,7 +114,7 @@ def _ghost_add(st, key):
 def _free(st, f):
     """Try to free f; on success it leaves every list. Returns the key it had, or -2."""
     st.cnt[C_PAGES_SCANNED] += 1
-    if shrink_page(st, f):
+    if shrink_page(st, f) == PAGE_FREED:
         key = st.node_key[f]
         forget_frame(st, f)
         st.page_flags[f] &= ~PG_lru
@@ -161,7 +161,8 @@ def _evict_one(st, budget):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     # the ghost check of the page being faulted comes before eviction (S3FIFO_find)
     key = st.g[G_REF_KEY]
     node = key_node(st, key)

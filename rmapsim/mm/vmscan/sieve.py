@@ -20,8 +20,9 @@ oldest page). A page freed outside reclaim moves the hand to its younger neighbo
 visited page but keeps its bit; after two full turns without freeing anything reclaim gives up.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_add_tail, list_del
 
@@ -29,20 +30,19 @@ QUEUE = 0
 P_HAND = 0          # pol_g: hand node + 1 (0: none)
 
 NAME = "sieve"
-ID = 9
 KIND = "reference"
 MODELS = "SIEVE (Zhang et al., NSDI 2024; libCacheSim Sieve)"
 PARAMS = {}
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     st.node_val[frame] = 0                  # Sieve_insert: freq = 0, at the young end
     list_add_tail(st, QUEUE, frame)
 
 
 @kernel(inline="always")
-def page_accessed(st, frame):
+def page_accessed(st, ps, frame):
     st.node_val[frame] = 1                  # Sieve_find: freq = 1
 
 
@@ -54,7 +54,7 @@ def _unhand(st, frame):
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     _unhand(st, frame)
     list_del(st, frame)
 
@@ -67,7 +67,8 @@ def _step(st, node):
 
 
 @kernel
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     freed = 0
     idle = 0
     while freed < nr_to_free and st.list_len[QUEUE] > 0 and idle <= 2 * st.list_len[QUEUE]:
@@ -83,7 +84,7 @@ def reclaim(st, nr_to_free):
             break
         st.cnt[C_PAGES_SCANNED] += 1
         st.pol_g[P_HAND] = st.node_next[f] + 1      # pointer = obj->queue.prev (may be none)
-        if shrink_page(st, f):
+        if shrink_page(st, f) == PAGE_FREED:
             forget_frame(st, f)
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)

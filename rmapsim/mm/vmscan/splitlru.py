@@ -68,18 +68,18 @@ Where the model simplifies, and why:
 - Anonymous pages leave no shadow entries (that came with 5.9).
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.state import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HIGH,
-                              G_NR_FRAMES, G_NR_FREE, G_SWAP_FREE, G_SWAP_UNBOUNDED, PG_active,
-                              PG_anon, PG_locked, PG_lru, PG_referenced, PG_swapcache)
+from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HIGH,
+                               G_NR_FRAMES, G_NR_FREE, G_SWAP_FREE, G_SWAP_UNBOUNDED, PG_active,
+                               PG_anon, PG_locked, PG_lru, PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (ghost_free, ghost_new, key_node, list_add_tail, list_del,
                                      page_is_file)
 
 NAME = "split-lru"
-ID = 13
 KIND = "realistic"
 MODELS = ("Linux 2.6.28 split LRU (shrink_zone, get_scan_ratio, shrink_active_list, "
           "shrink_page_list; mm/vmscan.c) with 3.15 workingset refault distance (mm/workingset.c)")
@@ -144,7 +144,7 @@ def _activate(st, frame, file):
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     file = _is_file(st, frame)
     if file:
         if st.params[P_WORKINGSET] != 0 and workingset_refault(st, frame):
@@ -159,7 +159,7 @@ def page_added(st, frame):
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     list_del(st, frame)
     st.page_flags[frame] &= ~PG_active
 
@@ -274,7 +274,7 @@ def shrink_inactive_list(st, nr, file):
         key = -1
         if file and st.params[P_WORKINGSET] != 0:
             key = pc_key(st.page_mapping[f], st.page_index[f])
-        if shrink_page(st, f):
+        if shrink_page(st, f) == PAGE_FREED:
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
             freed += 1
@@ -365,7 +365,8 @@ def do_try_to_free_pages(st, want):
 
 
 @kernel(inline="always")
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     fails = 0
     while True:

@@ -23,10 +23,11 @@ Helpers here:
   through ``common.shrink_page`` so a dirty page is written first.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import PAGE_FREED
 
 from rmapsim.mm.rmap import page_remove_rmap
 from rmapsim.mm.pgtable import next_leaf, pt_index
-from rmapsim.mm.state import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
+from rmapsim.mm.layout import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
 from rmapsim.mm.swap import swap_duplicate
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
 
@@ -112,6 +113,6 @@ def release_cache_page(st, frame):
     cannot go now (a dirty shared-anonymous page and swap is full)."""
     if st.page_mapcount[frame] != 0:
         return False
-    if not shrink_page(st, frame):
+    if shrink_page(st, frame) != PAGE_FREED:
         return False
     return free_if_unused(st, frame)

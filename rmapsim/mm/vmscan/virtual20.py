@@ -66,11 +66,12 @@ Where the model simplifies the kernel, and why:
   did); mapped pages get it from ``shrink_mmap`` as in 2.0.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import SC_NR_TO_RECLAIM
 
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
-                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM,
-                              G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru,
-                              PG_referenced, PG_reserved, PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
+                               C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM,
+                               G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru,
+                               PG_referenced, PG_reserved, PG_swapcache)
 from rmapsim.mm.filemap import writepage
 from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page, swap_writepage
 from rmapsim.mm.vmscan.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_pte,
@@ -78,7 +79,6 @@ from rmapsim.mm.vmscan.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_
                                         release_cache_page)
 
 NAME = "virtual-2.0"
-ID = 2
 KIND = "realistic"
 MODELS = ("Linux 2.0.40 kswapd: try_to_free_page, shrink_mmap, swap_out, swap_out_process, "
           "try_to_swap_out with page ages (mm/vmscan.c, mm/filemap.c)")
@@ -97,12 +97,12 @@ P_SWAP_TASK = 1   # pol_g: swap_out's static swap_task (an mm slot; 0 before the
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     st.page_age[frame] = PAGE_INITIAL_AGE
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     pass
 
 
@@ -286,7 +286,8 @@ def try_to_free_page(st):
 
 
 @kernel(inline="always")
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     fails = 0
     while st.cnt[C_PAGES_FREED] - f0 < nr_to_free:

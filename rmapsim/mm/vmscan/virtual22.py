@@ -58,18 +58,18 @@ Where the model simplifies the kernel, and why:
   (``rmap_chain_steps``); 2.2 had no chains.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import SC_NR_TO_RECLAIM
 
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
-                              C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM, G_N_MM, G_ZERO_FRAME,
-                              PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
-                              PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAGES_SCANNED,
+                               C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM, G_N_MM, G_ZERO_FRAME,
+                               PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
+                               PG_swapcache)
 from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
 from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry, release_cache_page)
 
 NAME = "virtual-2.2"
-ID = 3
 KIND = "realistic"
 MODELS = ("Linux 2.2.1 kswapd: do_try_to_free_pages, shrink_mmap, swap_out (largest swap_cnt), "
           "swap_out_process, try_to_swap_out with PG_referenced (mm/vmscan.c, mm/filemap.c)")
@@ -80,12 +80,12 @@ SWAP_CLUSTER_MAX = 32
 
 
 @kernel(inline="always")
-def page_added(st, frame):
+def page_added(st, ps, frame):
     pass
 
 
 @kernel(inline="always")
-def page_removed(st, frame):
+def page_removed(st, ps, frame):
     pass
 
 
@@ -230,7 +230,8 @@ def do_try_to_free_pages(st, count):
 
 
 @kernel(inline="always")
-def reclaim(st, nr_to_free):
+def reclaim(st, ps, sc):
+    nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     fails = 0
     while True:

@@ -18,31 +18,6 @@ from rmapsim.sim.snapshot.plan import Plan, plan
 from rmapsim.sim.snapshot.report import agreement
 
 
-def _presize(st, n_tables, n_mm, n_vma, n_obj):
-    """Grow the state's tables before the install so it never runs out midway."""
-    from rmapsim.mm.state import (G_HIGH, G_MM_FREE_TOP, G_TBL_FREE_TOP, G_VMA_FREE_TOP,
-                                  NEED_MM, NEED_TABLES, NEED_VMA, State, _hash_arrays,
-                                  _pow2_at_least, grow)
-    g = st.g
-    for top, code, n in ((G_TBL_FREE_TOP, NEED_TABLES, n_tables), (G_MM_FREE_TOP, NEED_MM, n_mm),
-                         (G_VMA_FREE_TOP, NEED_VMA, n_vma)):
-        while g[top] < n:
-            st = grow(st, code)
-    d = st._asdict()
-    burst = int(g[G_HIGH]) + 64
-    for name, n in (("pid", n_mm), ("fid", n_obj)):
-        size = _pow2_at_least(2 * (n + burst) + 2)
-        if size > len(d[name + "_keys"]):          # still empty at boot: no rehash needed
-            d[name + "_keys"], d[name + "_vals"] = _hash_arrays(size)
-    nobj = _pow2_at_least(n_obj + 128)
-    if nobj > len(d["obj_dev"]):
-        for k in ("obj_dev", "obj_maps", "obj_shm"):
-            a = np.zeros(nobj, d[k].dtype)
-            a[:len(d[k])] = d[k]
-            d[k] = a
-    return State(**d)
-
-
 def _needed(m, pl: Plan) -> int:
     """Frames a machine like ``m`` needs to hold the snapshot with its free pages at the high
     watermark (so loading wakes no kswapd)."""
@@ -89,7 +64,7 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
     Loaded). RAM defaults to what the snapshot needs plus an eighth of its frames free."""
     from rmapsim.mm.debug import check_invariants
     from rmapsim.mm.snapshot import INSTALL_OK, snapshot_install
-    from rmapsim.mm.state import G_ADDR_LIMIT, G_NR_FREE, G_ZERO_FRAME, as_struct
+    from rmapsim.mm.state import G_ADDR_LIMIT, G_NR_FREE, G_ZERO_FRAME, make_room
     from rmapsim.mm.vmscan import get_policy, policy_params
     from rmapsim.sim.api import _boot_state
     from rmapsim.sim.config import GEOMETRIES, build_machine
@@ -114,9 +89,9 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
                               f"({-(-need * PAGE // (1 << 20))} MiB) of RAM: {need - m.frames} "
                               f"more than --mem/--frames gives")
     pol, pvals, m, st, s = _boot_state(pol, pvals, m, check)
-    st = _presize(st, pl.tables + levels + 8, len(pl.pids) + 8, len(pl.v["v_start"]) + 8,
-                  len(pl.o_fid))
-    s = as_struct(st)
+    # room for the whole snapshot before the install, so it never runs out midway
+    st, s = make_room(st, tables=pl.tables + levels + 8, vmas=len(pl.v["v_start"]) + 8,
+                      mms=len(pl.pids) + 8, entries=max(len(pl.pids), len(pl.o_fid)) + 8)
     mms = np.full(len(pl.pids), -1, np.int64)
     sim = np.full(len(pl.f["f_kind"]), -1, np.int64)
     kind_before = pl.f["f_kind"].copy()

@@ -31,7 +31,7 @@ class Plan:
 
 def plan(snap, levels: int, bits: int, addr_limit: int, zero_page: bool) -> Plan:
     from rmapsim.mm.snapshot import FRAME_ANON, FRAME_CACHE, FRAME_ZERO
-    from rmapsim.mm.state import (_PAGE_ACCESSED, _PAGE_RW, VM_FILE, VM_SHARED, VM_WRITE)
+    from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_RW, VM_FILE, VM_SHARED, VM_WRITE)
     nvma = len(snap["vma_start"])
     if nvma and int(snap["vma_end"].max()) > addr_limit:
         raise ConfigError(f"the snapshot maps addresses up to {int(snap['vma_end'].max()):#x}, "
