@@ -342,7 +342,7 @@ def main(argv=None) -> int:
         if args.preload:
             pre = bench_rmapsim(path, small, True, args.repeat, cache_mode=True, frames=frames,
                                 policy="clock", params=params)
-            row(f"  same, in-memory trace (replay only)", pre,
+            row("  same, in-memory trace (replay only)", pre,
                 f"np.fromfile + from_pages {pre['load_seconds']:.2f} s, not timed", base=init)
             assert pre["misses"] == rm_r[init]["misses"]
 
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
         if args.preload:
             pre = bench_rmapsim(path, small, True, args.repeat, frames=kf["frames"], machine="modern",
                                 policy="clock")
-            row(f"  same, in-memory trace (replay only)", pre,
+            row("  same, in-memory trace (replay only)", pre,
                 f"np.fromfile + from_pages {pre['load_seconds']:.2f} s, not timed", base=1)
     results["replay"] = rows
     for r in rows:

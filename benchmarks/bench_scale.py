@@ -19,7 +19,6 @@ Run by hand (not a test; about 4 GB of disk and several minutes):
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys

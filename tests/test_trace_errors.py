@@ -23,7 +23,7 @@ from rmapsim.trace import EVENT_DTYPE, FORMATS, open_trace
 from rmapsim.trace.events import OP_MMAP, OP_READ
 from rmapsim.trace import damon
 from rmapsim.trace.libcachesim_formats import ORACLE_GENERAL, VSCSI1
-from test_trace_formats import mixed_events, sample_files
+from test_trace_formats import sample_files
 from fuzzing import mutate
 
 

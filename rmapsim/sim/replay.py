@@ -22,18 +22,13 @@ from rmapsim.mm.filemap import obj_slot
 from rmapsim.mm.vmscan.dispatch import page_accessed
 from rmapsim.mm.vmscan.nodes import page_key, ref_key
 from rmapsim.mm.layout import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
-                               C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT,
-                               ERR_MMAP, ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_DISK_COUNT,
-                               G_ERR_A, G_ERR_B, G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_FID_COUNT,
-                               G_HIGH, G_INIT_REF, G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
-                               G_NR_OBJ, G_NR_TABLES, G_N_DISK, G_N_FID, G_N_OBJ, G_N_PID,
-                               G_N_SHMSWAP, G_N_TRUTH, G_N_VMA, G_PID_COUNT, G_PTRS, G_REF_KEY,
-                               G_RECORD_KEYS, G_REF_NEXT, G_SEES_REFS,
-                               G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_TBL_FREE_TOP,
-                               G_TRUTH_COUNT, G_VMA_FREE_TOP, NEED_HASH, NEED_MM, NEED_SWAP,
-                               NEED_TABLES, NEED_VMA, PG_anon, PG_lru, _PAGE_ACCESSED,
-                               _PAGE_DIRTY, _PAGE_PRESENT,
-                               _PAGE_RW, STOP_BAD_EVENT, STOP_INTEGRITY)
+                               C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT, ERR_MMAP,
+                               ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_ERR_A, G_ERR_B,
+                               G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_INIT_REF, G_LAST_MM,
+                               G_LAST_PID, G_LEVELS, G_NR_TABLES, G_N_VMA, G_PTRS, G_RECORD_KEYS,
+                               G_REF_KEY, G_REF_NEXT, G_SEES_REFS, G_VMA_FREE_TOP, NEED_MM,
+                               _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PG_anon,
+                               PG_lru, STOP_BAD_EVENT, STOP_INTEGRITY)
 from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
                                   OP_MUNMAP, OP_WRITE)
 
