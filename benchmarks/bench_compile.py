@@ -54,7 +54,7 @@ def main() -> None:
         user = work / "twoq.py"
         user.write_text((REPO / "docs" / "examples" / "twoq.py").read_text())
         env = dict(os.environ, NUMBA_CACHE_DIR=str(work / "cache"))
-        base = [str(trace), "--frames", "64", "--cache-mode"]
+        base = ["run", str(trace), "--frames", "64", "--cache-mode"]
         rows = [("cold (kernel + clock)", _run(base, env)),
                 ("second policy (arc)", _run(base + ["--policy", "arc"], env)),
                 ("user policy, first run", _run(base + ["--policy", str(user)], env))]
