@@ -198,6 +198,7 @@ def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_s
 
 # ---- room and growth ---------------------------------------------------------------------------
 
+@kernel(inline="always")
 def hash_needs_room(count, size, burst):
     """Keep load below one half even after a burst of inserts within one event (reclaim can
     write back up to the high watermark's worth of pages in one go)."""
@@ -218,11 +219,11 @@ def room(st, tables, vmas, mms, entries):
     if g[G_MM_FREE_TOP] < mms:
         return NEED_MM
     burst = g[G_HIGH] + 64 + entries
-    if 2 * (g[G_DISK_COUNT] + burst) > g[G_N_DISK] \
-            or 2 * (g[G_TRUTH_COUNT] + burst) > g[G_N_TRUTH] \
-            or 2 * (g[G_SHMSWAP_COUNT] + burst) > g[G_N_SHMSWAP] \
-            or 2 * (g[G_PID_COUNT] + burst) > g[G_N_PID] \
-            or 2 * (g[G_FID_COUNT] + burst) > g[G_N_FID] \
+    if hash_needs_room(g[G_DISK_COUNT], g[G_N_DISK], burst) \
+            or hash_needs_room(g[G_TRUTH_COUNT], g[G_N_TRUTH], burst) \
+            or hash_needs_room(g[G_SHMSWAP_COUNT], g[G_N_SHMSWAP], burst) \
+            or hash_needs_room(g[G_PID_COUNT], g[G_N_PID], burst) \
+            or hash_needs_room(g[G_FID_COUNT], g[G_N_FID], burst) \
             or g[G_NR_OBJ] + 64 + entries > g[G_N_OBJ]:
         return NEED_HASH
     if g[G_SWAP_UNBOUNDED] and g[G_SWAP_FREE] < burst:

@@ -24,6 +24,8 @@ from numba.core import cgutils
 from numba.experimental import structref
 from numba.extending import intrinsic
 
+from rmapsim.jit import kernel
+
 
 @structref.register
 class ArraysType(types.StructRef):
@@ -66,32 +68,19 @@ def _fill_view(typingctx, view, arrays):
     return types.none(view, arrays), codegen
 
 
+@kernel
+def _build(ty, arrays):
+    view = structref.new(ty)
+    _fill_view(view, arrays)
+    return view
+
+
 def struct_view(arrays, ty):
     """The compiled view of ``arrays`` (a NamedTuple or tuple in the order of ``ty``'s fields);
     under NUMBA_DISABLE_JIT the arrays themselves, which plain Python reads the same way."""
     if numba_config.DISABLE_JIT:
         return arrays
     return _build(ty, tuple(arrays))
-
-
-def _compile_builder():
-    from rmapsim.jit import kernel
-
-    @kernel
-    def build(ty, arrays):
-        view = structref.new(ty)
-        _fill_view(view, arrays)
-        return view
-    return build
-
-
-_BUILDERS = []
-
-
-def _build(ty, arrays):
-    if not _BUILDERS:
-        _BUILDERS.append(_compile_builder())
-    return _BUILDERS[0](ty, arrays)
 
 
 # ---- calls through function pointers ------------------------------------------------------------
@@ -137,16 +126,11 @@ def _view_address(typingctx, st):
     return types.int64(st), codegen
 
 
+@kernel
+def _address_of(view):
+    return _view_address(view)
+
+
 def view_address(view) -> int:
     """The meminfo address of a compiled view, as an integer to store in a hook table."""
-    if not _ADDR:
-        from rmapsim.jit import kernel
-
-        @kernel
-        def addr(v):
-            return _view_address(v)
-        _ADDR.append(addr)
-    return int(_ADDR[0](view))
-
-
-_ADDR = []
+    return int(_address_of(view))

@@ -69,7 +69,7 @@ def _boot_state(pol, pvals, m, check):
     st.g[G_POLICY] = pol.ID
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
     st.g[G_SEES_REFS] = int(sees_refs(pol))
-    st, _ = bind(pol, st)
+    bind(pol, st)
     s = as_struct(st)
     policy_init(s)
     init_free_area(s, m.kernel_reserved)

@@ -153,15 +153,14 @@ def private_arrays(module, st):
         raise ConfigError(f"policy {module.NAME} ({_source_file(module)}): FIELDS: {e}") from None
 
 
-_COMPILED = {}     # policy module -> (hook table without the private view, its type, keep-alive)
+_COMPILED = {}     # policy module -> (hook table without the private view, its type, the cfuncs)
 
 
 def compiled_hooks(module):
     """The policy's hooks compiled (or loaded from numba's cache), once per process: a hook
     table with slot H_PRIVATE still empty, and the type of the private view."""
-    key = id(module)
-    if key in _COMPILED and _COMPILED[key][2][0] is module:
-        return _COMPILED[key][:2]
+    if module in _COMPILED:
+        return _COMPILED[module][:2]
     jit = not numba_config.DISABLE_JIT
     rows = tuple(getattr(module, "FIELDS", ())) or NO_FIELDS
     priv_t = None
@@ -170,7 +169,7 @@ def compiled_hooks(module):
         state_t = state_type()
         priv_t = struct_type(rows)
     addrs = np.zeros(HOOK_SLOTS, np.int64)
-    keep = [module]
+    keep = []
     for slot, name in enumerate(HOOK_NAMES, start=1):
         fn = getattr(module, name, None)
         if fn is None and name == "page_migrated":
@@ -187,13 +186,13 @@ def compiled_hooks(module):
             addrs[slot] = c.address
         else:
             addrs[slot] = -slot         # plain Python: bound per state in ``bind``
-    _COMPILED[key] = (addrs, priv_t, keep)
+    _COMPILED[module] = (addrs, priv_t, keep)
     return addrs, priv_t
 
 
 class Bound:
     """A policy bound to one booted state: its private arrays (and their compiled view) and the
-    hook table. The State keeps it (its ``policy`` field) for as long as it runs."""
+    hook table, for as long as the state runs (``bind``)."""
 
     def __init__(self, module, st):
         self.module = module
@@ -217,14 +216,14 @@ _BOUND = {}
 
 
 def bind(module, st):
-    """Install ``module``'s hooks in ``st``: (State, Bound). The Bound lives as long as the
-    state's hook table."""
+    """Install ``module``'s hooks in ``st``; the Bound lives as long as the state's hook
+    table."""
     b = Bound(module, st)
     st.hooks[:] = b.addrs
     key = id(st.hooks)
     _BOUND[key] = b
     weakref.finalize(st.hooks, _BOUND.pop, key, None)
-    return st, b
+    return b
 
 
 def bound_of(st):
