@@ -63,7 +63,8 @@ def cmd_run(a) -> int:
         raise ConfigError("run needs a TRACE (or --from-snapshot FILE to start from a snapshot)")
     result = rmapsim.run(a.trace, format=a.format, mem=a.mem, frames=a.frames, policy=a.policy,
                          params=_params(a.param), cache_mode=a.cache_mode, machine=a.machine,
-                         check=a.check, progress=True, from_snapshot=a.from_snapshot)
+                         check=a.check, progress=True, from_snapshot=a.from_snapshot,
+                         rmap=a.rmap)
     if a.from_snapshot is not None:
         from rmapsim.sim.snapshot import format_report
         if a.trace is None:          # no trace: the loaded state and its agreement are the result
@@ -163,7 +164,7 @@ def cmd_compare(a) -> int:
     trace, machine, mem = _compare_source(a)
     results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
                           params=params, cache_mode=a.cache_mode, machine=machine,
-                          check=a.check, progress=True, timeline=bool(a.plot))
+                          check=a.check, progress=True, timeline=bool(a.plot), rmap=a.rmap)
     rs = cmp.rows(results, a.relative_to)
     if a.csv and a.csv != "-":
         cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--mem", metavar="SIZE", help="RAM, e.g. 16M, 512KiB, 2G")
     mem.add_argument("--frames", metavar="N", type=int, help="RAM in 4 KiB frames")
     r.add_argument("--policy", default="clock", help="reclaim policy (default clock)")
+    r.add_argument("--rmap", default="pte-chain", metavar="DESIGN", help="reverse-mapping "
+                   "design (default pte-chain, the seed's)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE", help="policy, machine or "
                    "cost parameter; repeatable")
     r.add_argument("--cache-mode", action="store_true", help="a page cache of the trace's pages "
@@ -290,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--policies", required=True, metavar="A,B,...",
                    help="comma-separated reclaim policies (see `rmapsim policies`)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
+    c.add_argument("--rmap", default="pte-chain", metavar="DESIGN", help="reverse-mapping "
+                   "design of every run (default pte-chain)")
     c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
                    "brought a page in) and misses as a multiple of POLICY's (run too if not "
                    "listed), e.g. opt: the distance from the optimum")

@@ -88,10 +88,10 @@ def test_pte_chain_link_unlink_and_owner_walk():
     page = rmqueue(s, 0)
     ptes = [10, 20, 30]
     for p in ptes:
-        page_add_rmap(s, p, page)
+        page_add_rmap(s, page, p, -1, 0)
     assert st.page_chain[page] == 30 and st.pt_next[30] == 20 and st.pt_next[20] == 10
     assert st.page_mapcount[page] == 3
-    page_remove_rmap(s, 20, page)                 # middle: one step from the head
+    page_remove_rmap(s, page, 20, -1)             # middle: one step from the head
     assert st.page_chain[page] == 30 and st.pt_next[30] == 10 and st.page_mapcount[page] == 2
     assert st.cnt[rmapsim.sim.result.COUNTERS.index("rmap_chain_steps")] == 1
 
@@ -121,7 +121,7 @@ def test_page_referenced_touches_a_shared_page_once_for_all_mappings():
     _, _, m, st, s = boot(frames=512)
     page = rmqueue(s, 0)
     for p in (5, 6, 7):
-        page_add_rmap(s, p, page)
+        page_add_rmap(s, page, p, -1, 0)
     st.pt[5] = (page << 12) | 0x21        # present + accessed
     st.pt[6] = (page << 12) | 0x01
     st.pt[7] = (page << 12) | 0x21

@@ -1,44 +1,18 @@
 """Invariant checks of check mode (in the spirit of CONFIG_DEBUG_VM and the seed's circular
-debug chains). ``check_invariants`` returns 0 or the code of the first violation found, with the
-page (or slot) in ``g[G_ERR_FRAME]`` and two details in ``g[G_ERR_A]``, ``g[G_ERR_B]``;
-``VIOLATIONS`` words them. Cost is O(frames + page-table entries + swap slots) per check.
+debug chains). ``check_invariants`` returns 0 or the number of the first violation found
+(``violation.py``), and runs the rmap design's own check. Cost is O(frames + page-table entries
++ swap slots) per check.
 """
 import numpy as np
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (G_CACHE_MODE, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_NR_FRAMES, G_NR_FREE,
-                               G_NR_MAPPED,
-                               G_N_MM, G_N_ORDERS, G_N_PC, G_N_PT, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
+from rmapsim.mm.layout import (G_CACHE_MODE, G_NR_FRAMES, G_NR_FREE, G_NR_MAPPED,
+                               G_N_MM, G_N_ORDERS, G_N_PC, G_N_SHMSWAP, G_N_SWAP, G_N_TBL,
                                G_PTRS, G_SWAP_FREE, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
                                _PAGE_PRESENT, PG_buddy, PG_lru, PG_swapcache, _PTE_SWAP)
 
-VIOLATIONS = {
-    1: "free list corrupt (block {a} of order {b} is not a free block head of that order)",
-    2: "page is on a free list but still in use (count {a}, mapcount {b})",
-    3: "free-page count is {a} but the free lists hold {b} pages",
-    4: "page count {a} differs from mappings + cache references {b}",
-    5: "rmap chain has {a} entries but mapcount is {b}",
-    6: "rmap chain holds pte {a} which does not map this page (it holds {b:#x})",
-    7: "{a} ptes map the page but mapcount is {b}",
-    8: "page table slot {a}: used count {b} differs from its non-empty entries",
-    9: "process mm {a}: rss {b} differs from the pages its ptes map",
-    10: "swap slot: count {a} differs from ptes + swap cache + shmem references {b}",
-    11: "free swap slots: counted {a}, found {b}",
-    12: "swap cache entry and page disagree (page flags {a:#x}, private {b})",
-    13: "page cache entry {a:#x} and page disagree (page mapping/index {b:#x})",
-    14: "a pte maps a free frame (pte {a})",
-    15: "pte {a} is on two rmap chains or twice on one",
-    16: "process mm {a}: swap-entry count {b} differs from its ptes holding swap entries",
-    17: "pages mapped: counted {a}, found {b}",
-}
-
-
-@kernel
-def _bad(st, code, frame, a, b):
-    st.g[G_ERR_FRAME] = frame
-    st.g[G_ERR_A] = a
-    st.g[G_ERR_B] = b
-    return code
+from rmapsim.mm.rmap import rmap_check
+from rmapsim.mm.violation import VIOLATIONS, bad as _bad  # noqa: F401 (VIOLATIONS for callers)
 
 
 @kernel
@@ -58,8 +32,7 @@ def check_invariants(st):
                 return _bad(st, 1, f, f, order)
             for k in range(1 << order):
                 free[f + k] = 1
-                if st.page_count[f + k] != 0 or st.page_mapcount[f + k] != 0 \
-                        or st.page_chain[f + k] >= 0:
+                if st.page_count[f + k] != 0 or st.page_mapcount[f + k] != 0:
                     return _bad(st, 2, f + k, st.page_count[f + k], st.page_mapcount[f + k])
             total += 1 << order
             f = st.free_next[f]
@@ -105,23 +78,13 @@ def check_invariants(st):
             mapped += 1
     if mapped != g[G_NR_MAPPED]:
         return _bad(st, 17, -1, g[G_NR_MAPPED], mapped)
-    # 3. struct page against the ptes: chains, mapcounts, counts
-    seen = np.zeros(st.g[G_N_PT], np.int8)
+    # 3. the rmap design's own structures, then struct page against the ptes
+    code = rmap_check(st)
+    if code:
+        return code
     for f in range(n):
         if free[f] or not (st.page_flags[f] & PG_lru):
             continue
-        length = 0
-        p = st.page_chain[f]
-        while p >= 0 and length <= st.page_mapcount[f]:
-            if seen[p]:
-                return _bad(st, 15, f, p, 0)
-            seen[p] = 1
-            if not (st.pt[p] & _PAGE_PRESENT) or (st.pt[p] >> 12) != f:
-                return _bad(st, 6, f, p, st.pt[p])
-            length += 1
-            p = st.pt_next[p]
-        if length != st.page_mapcount[f]:
-            return _bad(st, 5, f, length, st.page_mapcount[f])
         if nmap[f] != st.page_mapcount[f]:
             return _bad(st, 7, f, nmap[f], st.page_mapcount[f])
         refs = st.page_mapcount[f] + (1 if st.page_flags[f] & PG_swapcache else 0) \

@@ -28,6 +28,8 @@ _PAGE_RW = np.int64(0x002)
 _PAGE_ACCESSED = np.int64(0x020)
 _PAGE_DIRTY = np.int64(0x040)
 _PTE_SWAP = np.int64(0x080)       # non-present pte holding a swap entry: slot << 12
+_PTE_MIGRATION = np.int64(0x100)  # non-present pte held by a migration: new frame << 12, the
+                                  # old bits kept (mm/migrate.c's migration entry)
 PTE_FRAME_SHIFT = 12
 PTE_FLAGS_MASK = np.int64(0xFFF)
 
@@ -57,7 +59,7 @@ GLOBALS = (
     "in_reclaim", "init_ref", "zero_page", "last_freed", "nr_tables", "addr_limit", "nr_mm",
     "fid_count", "err_a", "err_b", "n_orders", "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj",
     "n_pc", "n_truth", "n_disk", "n_shmswap", "n_pid", "n_fid", "ghost_free_top", "key_count",
-    "n_keys", "n_nodes", "record_keys", "page_serial", "nr_mapped",
+    "n_keys", "n_nodes", "record_keys", "page_serial", "nr_mapped", "pte_table_order",
 )
 G_NR_FREE = 0
 G_MIN = 1
@@ -126,6 +128,7 @@ G_N_NODES = 63
 G_RECORD_KEYS = 64
 G_PAGE_SERIAL = 65
 G_NR_MAPPED = 66
+G_PTE_TABLE_ORDER = 67
 N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_N_*: sizes of the growable tables (compiled code sees raw pointers, which have no len).
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
@@ -134,6 +137,8 @@ N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_RECORD_KEYS: the replay writes each reference's page identity (sim/future.py), and
 # G_PAGE_SERIAL counts the anonymous pages made so far in that mode.
 # G_NR_MAPPED: pages mapped by at least one pte (NR_FILE_MAPPED + NR_ANON_PAGES).
+# G_PTE_TABLE_ORDER: the order of a pte table's allocation, the rmap design's (the seed's is 1:
+# the pte page and its parallel next-pte page).
 NR_LISTS = 16         # policy lists (vmscan/nodes.py); a policy numbers its own from 0
 NR_POLICY_GLOBALS = 64
 
@@ -234,3 +239,18 @@ PAGE_FREED = 1        # no reference left: the policy takes it off its lists and
 PAGE_KEEP = 0         # locked or reserved: not a candidate now
 PAGE_NO_SWAP = 2      # anonymous (or shmem) and dirty, and no swap slot is free
 PAGE_IN_USE = 3       # unmapped and written, but a reference remains (a page-table walk or pin)
+
+# ---- reverse mapping (mm/rmap/): what rmap_walk does to each pte mapping a page, as the
+# rmap_one callbacks of Linux's rmap_walk_control (mm/rmap.c) --------------------------------
+RMAP_REFERENCED = 0   # test and clear the accessed bit (page_referenced_one)
+RMAP_TEST_DIRTY = 1   # move the dirty bit into PG_dirty (page_mkclean_one's test)
+RMAP_UNMAP = 2        # clear the pte or leave a swap entry (try_to_unmap_one)
+RMAP_MIGRATE = 3      # leave a migration entry for frame ``arg`` (try_to_migrate_one)
+RMAP_REMOVE_MIGRATION = 4  # make a migration entry a present pte again (remove_migration_pte)
+
+# slots of st.rmap_hooks: the running design's hooks (mm/rmap/hooks.py), 0 where it has none
+RMAP_HOOK_NAMES = ("init", "page_add", "page_remove", "walk", "page_moved", "vma_link",
+                   "vma_unlink", "vma_adjust", "vma_split", "vma_fork", "check")
+(R_INIT, R_PAGE_ADD, R_PAGE_REMOVE, R_WALK, R_PAGE_MOVED, R_VMA_LINK, R_VMA_UNLINK,
+ R_VMA_ADJUST, R_VMA_SPLIT, R_VMA_FORK, R_CHECK) = range(len(RMAP_HOOK_NAMES))
+N_RMAP_HOOKS = len(RMAP_HOOK_NAMES)

@@ -28,11 +28,12 @@ from rmapsim.mm.filemap import add_to_page_cache, find_get_page, pc_key, readpag
 from rmapsim.mm.hashtab import ht_del, ht_get
 from rmapsim.mm.mmap import find_vma
 from rmapsim.mm.oracle import expected_token
-from rmapsim.mm.pgtable import pt_index, table_take
+from rmapsim.mm.pgtable import pt_index, ptep_to_address, table_take
 from rmapsim.mm.rmap import page_add_rmap, page_remove_rmap
 from rmapsim.mm.layout import (C_COW_FAULTS, C_FAULTS, C_MAJOR_FAULTS, C_MINOR_FAULTS, C_MISSES,
                                C_PAGES_COPIED, C_PAGES_ZEROED, C_WP_REUSE_FAULTS, C_ZERO_PAGE_MAPS,
-                               G_BITS, G_CACHE_MODE, G_CHECK, G_LEVELS, G_N_SHMSWAP, G_PTRS,
+                               G_BITS, G_CACHE_MODE, G_CHECK, G_LEVELS, G_N_SHMSWAP,
+                               G_PTE_TABLE_ORDER, G_PTRS,
                                G_SHMSWAP_COUNT, G_ZERO_FRAME, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW,
                                PG_anon, PG_dirty, PG_locked, PG_pagetable, PG_reserved,
                                PG_swapcache, TOKEN_ZERO, VM_NOZEROPAGE,
@@ -63,8 +64,8 @@ def alloc_table_frame(st, mm, order):
 
 @kernel
 def pte_alloc(st, mm, vaddr):
-    """Walk to the pte for vaddr, allocating missing tables (pte tables with order 1: the ptes
-    and the parallel next-pte page, as in the seed). -1 if memory ran out or mm was killed.
+    """Walk to the pte for vaddr, allocating missing tables (pte tables with the rmap design's
+    order: 1 for the seed's parallel next-pte page). -1 if memory ran out or mm was killed.
     Reclaim inside the allocation never frees page tables, so the walk so far stays valid."""
     g = st.g
     ptrs = g[G_PTRS]
@@ -73,7 +74,7 @@ def pte_alloc(st, mm, vaddr):
     for level in range(g[G_LEVELS] - 1, 0, -1):
         entry = slot * ptrs + pt_index(st, level, vaddr)
         if st.pt[entry] == 0:
-            f = alloc_table_frame(st, mm, 1 if level == 1 else 0)
+            f = alloc_table_frame(st, mm, g[G_PTE_TABLE_ORDER] if level == 1 else 0)
             if f == -2 or st.mm_pgd[mm] < 0:
                 return -1
             span = np.int64(1) << (12 + bits * level)
@@ -94,12 +95,12 @@ def _fault_done(st, major):
 
 
 @kernel(inline="always")
-def set_pte_page(st, mm, pte, frame, flags):
-    """Point a pte at a page and account the new mapping (rmap, count, RSS)."""
+def set_pte_page(st, mm, v, pte, frame, flags):
+    """Point a pte (of vma ``v``) at a page and account the new mapping (rmap, count, RSS)."""
     if st.pt[pte] == 0:
         st.tbl_used[pte // st.g[G_PTRS]] += 1
     st.pt[pte] = (frame << 12) | _PAGE_PRESENT | flags
-    page_add_rmap(st, pte, frame)
+    page_add_rmap(st, frame, pte, v, ptep_to_address(st, pte))
     st.page_count[frame] += 1
     st.mm_rss[mm] += 1
 
@@ -133,7 +134,7 @@ def do_anonymous_page(st, mm, v, pte, write):
     flags = _PAGE_RW if st.vma_flags[v] & VM_WRITE else 0
     if write:
         flags |= _PAGE_DIRTY
-    set_pte_page(st, mm, pte, f, flags)
+    set_pte_page(st, mm, v, pte, f, flags)
     page_added(st, f)
     st.cnt[C_MISSES] += 1
     _fault_done(st, False)
@@ -141,7 +142,7 @@ def do_anonymous_page(st, mm, v, pte, write):
 
 
 @kernel
-def cow_copy(st, mm, pte, old, was_mapped):
+def cow_copy(st, mm, v, pte, old, was_mapped):
     """Give pte a private copy of page ``old`` (break_cow). ``old`` is locked meanwhile."""
     if st.g[G_CHECK]:
         # the oracle: this pte now owns a private copy of what it saw through ``old``
@@ -154,10 +155,10 @@ def cow_copy(st, mm, pte, old, was_mapped):
     st.cnt[C_PAGES_COPIED] += 1
     st.cnt[C_COW_FAULTS] += 1
     if was_mapped:
-        page_remove_rmap(st, pte, old)
+        page_remove_rmap(st, old, pte, v)
         st.mm_rss[mm] -= 1
         put_page(st, old)
-    set_pte_page(st, mm, pte, n, _PAGE_RW | _PAGE_DIRTY)
+    set_pte_page(st, mm, v, pte, n, _PAGE_RW | _PAGE_DIRTY)
     page_added(st, n)
     return FAULT_OK
 
@@ -200,11 +201,11 @@ def do_no_page(st, mm, v, vaddr, pte, write):
         flags = _PAGE_RW if vf & VM_WRITE else 0
         if write:
             flags |= _PAGE_DIRTY
-        set_pte_page(st, mm, pte, f, flags)
+        set_pte_page(st, mm, v, pte, f, flags)
         return FAULT_OK
     if write:
-        return cow_copy(st, mm, pte, f, False)
-    set_pte_page(st, mm, pte, f, 0)
+        return cow_copy(st, mm, v, pte, f, False)
+    set_pte_page(st, mm, v, pte, f, 0)
     return FAULT_OK
 
 
@@ -223,7 +224,7 @@ def do_wp_page(st, mm, v, pte, count_fault):
             return FAULT_ABORT
         st.cnt[C_PAGES_ZEROED] += 1
         st.cnt[C_COW_FAULTS] += 1
-        set_pte_page(st, mm, pte, n, _PAGE_RW | _PAGE_DIRTY)
+        set_pte_page(st, mm, v, pte, n, _PAGE_RW | _PAGE_DIRTY)
         page_added(st, n)
         return FAULT_OK
     fl = st.page_flags[f]
@@ -235,7 +236,7 @@ def do_wp_page(st, mm, v, pte, count_fault):
         st.pt[pte] = e | _PAGE_RW | _PAGE_DIRTY
         st.cnt[C_WP_REUSE_FAULTS] += 1
         return FAULT_OK
-    return cow_copy(st, mm, pte, f, True)
+    return cow_copy(st, mm, v, pte, f, True)
 
 
 @kernel
@@ -262,7 +263,7 @@ def do_swap_page(st, mm, v, pte, write):
         and st.page_mapcount[f] == 0
     if reuse:
         delete_from_swap_cache(st, f)
-    set_pte_page(st, mm, pte, f, (_PAGE_RW | _PAGE_DIRTY) if reuse else 0)
+    set_pte_page(st, mm, v, pte, f, (_PAGE_RW | _PAGE_DIRTY) if reuse else 0)
     if write and not reuse:
         return do_wp_page(st, mm, v, pte, False)
     return FAULT_OK

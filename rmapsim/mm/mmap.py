@@ -12,7 +12,8 @@ from rmapsim.mm.filemap import remove_from_page_cache
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
-from rmapsim.mm.rmap import page_remove_rmap
+from rmapsim.mm.rmap import (page_remove_rmap, rmap_vma_adjust, rmap_vma_link, rmap_vma_split,
+                             rmap_vma_unlink)
 from rmapsim.mm.layout import (G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
                                G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
                                G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
@@ -74,11 +75,13 @@ def vma_link(st, mm, start, end, flags, obj, pgoff):
         st.mm_vmas[mm] = v
     else:
         st.vma_next[prev] = v
+    rmap_vma_link(st, v)
     return v
 
 
 @kernel
 def _vma_free(st, v):
+    rmap_vma_unlink(st, v)
     obj = st.vma_obj[v]
     if obj >= 0:
         st.obj_maps[obj] -= 1
@@ -142,15 +145,15 @@ def free_swap_and_cache(st, slot):
 
 
 @kernel
-def zap_pte(st, mm, p):
-    """Clear one pte, dropping what it held."""
+def zap_pte(st, mm, v, p):
+    """Clear one pte (of vma ``v``), dropping what it held."""
     e = st.pt[p]
     if e & _PAGE_PRESENT:
         f = e >> 12
         if f != st.g[G_ZERO_FRAME]:
             if e & _PAGE_DIRTY:
                 st.page_flags[f] |= PG_dirty
-            page_remove_rmap(st, p, f)
+            page_remove_rmap(st, f, p, v)
             st.mm_rss[mm] -= 1
             anon_swapcache = (st.page_flags[f] & PG_anon) and (st.page_flags[f] & PG_swapcache)
             put_page(st, f)
@@ -185,7 +188,8 @@ def free_empty_tables(st, slot):
 
 
 @kernel
-def zap_page_range(st, mm, start, end):
+def zap_page_range(st, mm, v, start, end):
+    """Clear the ptes of [start, end) within vma ``v``, freeing tables left empty."""
     ptrs = st.g[G_PTRS]
     addr = start
     while addr < end:
@@ -197,7 +201,7 @@ def zap_page_range(st, mm, start, end):
             for a in range(lo, hi, 4096):
                 p = b + pt_index(st, 0, a)
                 if st.pt[p] != 0:
-                    zap_pte(st, mm, p)
+                    zap_pte(st, mm, v, p)
                     st.tbl_used[slot] -= 1
         if st.tbl_used[slot] == 0:
             free_empty_tables(st, slot)
@@ -223,7 +227,7 @@ def do_munmap(st, mm, start, end):
             break
         lo = max(vs, start)
         hi = min(ve, end)
-        zap_page_range(st, mm, lo, hi)
+        zap_page_range(st, mm, v, lo, hi)
         if lo == vs and hi == ve:
             if prev < 0:
                 st.mm_vmas[mm] = nxt
@@ -235,12 +239,16 @@ def do_munmap(st, mm, start, end):
         if lo == vs:
             st.vma_pgoff[v] += (hi - vs) >> 12
             st.vma_start[v] = hi
+            rmap_vma_adjust(st, v)
         elif hi == ve:
             st.vma_end[v] = lo
+            rmap_vma_adjust(st, v)
         else:
+            # split: v keeps the head, a new vma the tail (the design hears of both at once)
             st.vma_end[v] = lo
-            vma_link(st, mm, hi, ve, st.vma_flags[v], st.vma_obj[v],
-                     st.vma_pgoff[v] + ((hi - vs) >> 12))
+            nv = vma_link(st, mm, hi, ve, st.vma_flags[v], st.vma_obj[v],
+                          st.vma_pgoff[v] + ((hi - vs) >> 12))
+            rmap_vma_split(st, v, nv)
         prev = v
         v = st.vma_next[v]
 
@@ -252,7 +260,7 @@ def exit_mmap(st, mm):
     v = st.mm_vmas[mm]
     while v >= 0:
         nxt = st.vma_next[v]
-        zap_page_range(st, mm, st.vma_start[v], st.vma_end[v])
+        zap_page_range(st, mm, v, st.vma_start[v], st.vma_end[v])
         _vma_free(st, v)
         v = nxt
     st.mm_vmas[mm] = -1

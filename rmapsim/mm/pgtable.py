@@ -2,9 +2,10 @@
 
 Tables live in one pool (``st.pt``) of PTRS entries each; a table's slot number is its identity
 and the physical frame holding it (``tbl_frame``) is charged to RAM in kernel mode. As in
-LaHaise's patch, a pte table is allocated with order 1: the page of ptes and, beside it, the
-parallel page of "next pte" links (``st.pt_next``, same index as the pte) that threads every
-pte mapping a page into that page's chain. Upper levels (pgd; pud and pmd on x86-64) take one
+LaHaise's patch, a pte table is allocated with order 1 under his rmap design: the page of ptes
+and, beside it, the parallel page of "next pte" links (``rmap/ptechain.py``) that threads every
+pte mapping a page into that page's chain; the order is the design's (``table_order``). Upper
+levels (pgd; pud and pmd on x86-64) take one
 frame each. On i386 the pmd is folded into the pgd, as in 2.0-2.4 ``pgtable-2level.h``.
 
 Levels are numbered from the leaf: 0 = pte table, levels-1 = pgd. Entries of upper tables hold
@@ -19,7 +20,8 @@ from numba import njit
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTRS, G_TBL_FREE_TOP,
+from rmapsim.mm.layout import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTE_TABLE_ORDER, G_PTRS,
+                               G_TBL_FREE_TOP,
                                C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
 
 # The page-table pool: table t holds entries t*PTRS .. t*PTRS+PTRS-1 of ``pt`` (and the oracle's
@@ -67,7 +69,6 @@ def table_take(st, mm, level, base, parent_entry, frame):
     b = slot * ptrs
     for i in range(ptrs):
         st.pt[b + i] = 0
-        st.pt_next[b + i] = -1
         st.pt_tok[b + i] = 0
     st.tbl_parent[slot] = parent_entry
     st.tbl_level[slot] = level
@@ -79,9 +80,10 @@ def table_take(st, mm, level, base, parent_entry, frame):
         st.pt[parent_entry] = (slot << 12) | _PAGE_PRESENT
         st.tbl_used[parent_entry // ptrs] += 1
     g[G_NR_TABLES] += 1
+    pages = table_pages(st, slot)
     if frame >= 0:                     # MM_PGTABLES: RAM the tables cost (the OOM badness)
-        st.mm_pgtables[mm] += 1 + (level == 0)
-    st.cnt[C_PAGETABLE_PAGES] += 1 + (level == 0)
+        st.mm_pgtables[mm] += pages
+    st.cnt[C_PAGETABLE_PAGES] += pages
     if st.cnt[C_PAGETABLE_PAGES] > st.cnt[C_PAGETABLE_PAGES_PEAK]:
         st.cnt[C_PAGETABLE_PAGES_PEAK] = st.cnt[C_PAGETABLE_PAGES]
     return slot
@@ -90,16 +92,17 @@ def table_take(st, mm, level, base, parent_entry, frame):
 @kernel
 def table_release(st, slot):
     """Unhook an empty table from its parent and return its slot; the caller frees the frame
-    (``tbl_frame``) with the order it was allocated with (1 for pte tables, 0 above)."""
+    (``tbl_frame``) with the order it was allocated with (``table_order``)."""
     g = st.g
     ptrs = g[G_PTRS]
     pe = st.tbl_parent[slot]
     if pe >= 0:
         st.pt[pe] = 0
         st.tbl_used[pe // ptrs] -= 1
-    st.cnt[C_PAGETABLE_PAGES] -= 1 + (st.tbl_level[slot] == 0)
+    pages = table_pages(st, slot)
+    st.cnt[C_PAGETABLE_PAGES] -= pages
     if st.tbl_frame[slot] >= 0:
-        st.mm_pgtables[st.tbl_mm[slot]] -= 1 + (st.tbl_level[slot] == 0)
+        st.mm_pgtables[st.tbl_mm[slot]] -= pages
     st.tbl_mm[slot] = -1
     st.tbl_parent[slot] = -1
     st.tbl_frame[slot] = -1
@@ -109,9 +112,16 @@ def table_release(st, slot):
     g[G_NR_TABLES] -= 1
 
 
-@kernel
+@kernel(inline="always")
 def table_order(st, slot):
-    return 1 if st.tbl_level[slot] == 0 else 0
+    """The allocation order of a table: a pte table's is the rmap design's (the seed's is 1,
+    for the parallel next-pte page), an upper table's 0."""
+    return st.g[G_PTE_TABLE_ORDER] if st.tbl_level[slot] == 0 else 0
+
+
+@kernel(inline="always")
+def table_pages(st, slot):
+    return 1 << table_order(st, slot)
 
 
 @kernel(inline="always")

@@ -16,7 +16,7 @@ from rmapsim.mm.hashtab import ht_get, ht_put
 from rmapsim.mm.memory import alloc_table_frame, pte_alloc
 from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
-from rmapsim.mm.rmap import page_add_rmap
+from rmapsim.mm.rmap import page_add_rmap, rmap_vma_fork
 from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT,
                                G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
                                G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
@@ -78,7 +78,9 @@ def mm_new(st, pid):
 
 
 @kernel
-def copy_page_range(st, src, dst, start, end, shared):
+def copy_page_range(st, src, dst, dv, start, end, shared):
+    """Copy the ptes of [start, end) from mm ``src`` to mm ``dst``'s vma ``dv`` (dup_mmap's
+    copy_page_range): private writable pages become COW in both."""
     ptrs = st.g[G_PTRS]
     zero = st.g[G_ZERO_FRAME]
     addr = start
@@ -107,7 +109,7 @@ def copy_page_range(st, src, dst, start, end, shared):
                         child &= ~_PAGE_DIRTY      # 2.4 copy_one_pte: clean in the child
                     st.pt[dp] = child
                     if f != zero:
-                        page_add_rmap(st, dp, f)
+                        page_add_rmap(st, f, dp, dv, a)
                         st.page_count[f] += 1
                         st.mm_rss[dst] += 1
                 elif e & _PTE_SWAP:
@@ -132,7 +134,8 @@ def do_fork(st, parent, child_pid):
     while v >= 0:
         nv = vma_link(st, child, st.vma_start[v], st.vma_end[v], st.vma_flags[v],
                       st.vma_obj[v], st.vma_pgoff[v])
-        ok = copy_page_range(st, parent, child, st.vma_start[nv], st.vma_end[nv],
+        rmap_vma_fork(st, v, nv)          # anon_vma_fork, before any pte is copied
+        ok = copy_page_range(st, parent, child, nv, st.vma_start[nv], st.vma_end[nv],
                              (st.vma_flags[v] & VM_SHARED) != 0)
         if not ok or st.mm_pgd[child] < 0:
             if st.mm_pgd[child] >= 0:

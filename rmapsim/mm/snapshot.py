@@ -19,7 +19,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.alloc import alloc_pages
 from rmapsim.mm.filemap import add_to_page_cache, find_get_page, initial_token, obj_slot, pc_key
 from rmapsim.mm.memory import pte_alloc, set_pte_page
-from rmapsim.mm.mmap import vma_link
+from rmapsim.mm.mmap import find_vma, vma_link
 from rmapsim.mm.process import mm_new
 from rmapsim.mm.layout import (G_CHECK, G_LAST_PID, G_PTRS, G_ZERO_FRAME, _PAGE_PRESENT,
                                _PAGE_ACCESSED, PG_anon, PG_dirty, TOKEN_ZERO)
@@ -97,7 +97,7 @@ def snapshot_install(st, o_fid, o_shm, pids, v_proc, v_start, v_end, v_flags, v_
                 st.tbl_used[pte // st.g[G_PTRS]] += 1
             st.pt[pte] = (zero << 12) | _PAGE_PRESENT | (p_flags[j] & _PAGE_ACCESSED)
         else:
-            set_pte_page(st, mm, pte, f, p_flags[j])
+            set_pte_page(st, mm, find_vma(st, mm, p_addr[j]), pte, f, p_flags[j])
     for i in range(len(f_kind)):
         if frames[i] != zero:
             page_added(st, frames[i])

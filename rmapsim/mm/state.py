@@ -33,6 +33,8 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                G_TBL_FREE_TOP, G_TRUTH_COUNT, G_VMA_FREE_TOP, HASH_EMPTY,
                                N_COUNTERS, N_GLOBALS, N_SC, NEED_HASH, NEED_MM, NEED_PID, NEED_SWAP,
                                NEED_TABLES, NEED_VMA, NR_LISTS, NR_POLICY_GLOBALS)
+from rmapsim.mm.layout import N_RMAP_HOOKS
+from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
                                _PAGE_RW, _PTE_SWAP)
 
@@ -45,9 +47,10 @@ FIELDS = (
     ("sc", "int64", "scan_control", 0, None),
 )
 
-# the subsystems that own arrays, in the order of State's fields
+# the subsystems that own arrays, in the order of State's fields; every rmap design's arrays
+# are fields too (one State type, one compiled kernel), allocated only for the running design
 OWNERS = ("rmapsim.mm.state", "rmapsim.mm.page", "rmapsim.mm.vmscan.nodes",
-          "rmapsim.mm.page_alloc", "rmapsim.mm.pgtable", "rmapsim.mm.rmap.ptechain",
+          "rmapsim.mm.page_alloc", "rmapsim.mm.pgtable", "rmapsim.mm.rmap") + RMAP_DESIGNS + (
           "rmapsim.mm.process", "rmapsim.mm.mmap", "rmapsim.mm.filemap", "rmapsim.mm.oracle",
           "rmapsim.mm.swap")
 
@@ -69,7 +72,9 @@ def _rows():
     import importlib
     rows = []
     for name in OWNERS:
-        rows.extend(importlib.import_module(name).FIELDS)
+        for row in importlib.import_module(name).FIELDS:
+            rows.append(row)
+            _ASSEMBLED.setdefault("owner", {})[row[0]] = name
     return tuple(rows)
 
 
@@ -143,7 +148,8 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots):
                 vmas=64, swap=max(swap, 1), objs=1024, pc=_pow2_at_least(4 * frames),
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
-                policy_globals=NR_POLICY_GLOBALS, hook_slots=hook_slots, scan_control=N_SC)
+                policy_globals=NR_POLICY_GLOBALS, hook_slots=hook_slots, scan_control=N_SC,
+                rmap_hooks=N_RMAP_HOOKS)
 
 
 def _stack(n, base):
@@ -151,9 +157,9 @@ def _stack(n, base):
     return np.arange(base + n - 1, base - 1, -1, dtype=np.int64)
 
 
-def make_array(row, sizes):
+def make_array(row, sizes, empty=False):
     name, dtype, size, fill, _group = row
-    n = int(eval(size, {}, sizes))
+    n = 0 if empty else int(eval(size, {}, sizes))
     if fill == "hash":
         return np.full(n, HASH_EMPTY, dtype)
     if fill == "stack" or isinstance(fill, tuple):
@@ -163,13 +169,19 @@ def make_array(row, sizes):
 
 
 def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_size,
-              swap_unbounded, zero_page, params, check, hook_slots):
-    """A booted machine's arrays, from plain values (the Machine is the runner's, sim/config)."""
+              swap_unbounded, zero_page, params, check, hook_slots,
+              rmap=("rmapsim.mm.rmap.ptechain",)):
+    """A booted machine's arrays, from plain values (the Machine is the runner's, sim/config);
+    ``rmap`` names the modules of the running rmap design and of those it uses, whose arrays
+    alone of the rmap designs' are allocated."""
     ptrs = 1 << bits
     swap = 1024 if swap_unbounded else swap_size
     sizes = boot_sizes(frames=frames, max_order=max_order, ptrs=ptrs, swap=swap, check=check,
                        n_params=len(params), hook_slots=hook_slots)
-    arrays = {row[0]: make_array(row, sizes) for row in fields()}
+    rows = fields()
+    owner = _ASSEMBLED["owner"]
+    arrays = {row[0]: make_array(row, sizes, empty=owner[row[0]] in RMAP_DESIGNS
+                                 and owner[row[0]] not in rmap) for row in rows}
     arrays["params"][:] = np.asarray(params, np.float64)
     st = state_class()(**arrays)
     g = st.g
@@ -249,7 +261,8 @@ def _grow_free_stack(free, top, old, new):
 def _grow_group(st, group, d):
     """Multiply a group's boot size and re-make its arrays at the new size, contents kept."""
     var, factor, top = GROUPS[group]
-    rows = [r for r in fields() if r[4] == group]
+    # (the arrays of rmap designs not running are empty, and stay so)
+    rows = [r for r in fields() if r[4] == group and len(d[r[0]])]
     g = st.g
     # the group's current count, from its first array and its size expression at count 1
     sizes = dict(boot_sizes(frames=int(g[G_NR_FRAMES]), max_order=int(g[G_MAX_ORDER]),

@@ -104,6 +104,25 @@ def call_hook(typingctx, addr, st, priv, a, b):
     return sig, codegen
 
 
+# A reverse-mapping design's hooks: int64 (void *state, int64 a, int64 b, int64 c, int64 d); the
+# design's arrays are the state's own (mm/rmap/hooks.py).
+RMAP_SIG = types.int64(types.voidptr, types.int64, types.int64, types.int64, types.int64)
+
+
+@intrinsic
+def call_rmap(typingctx, addr, st, a, b, c, d):
+    """Call the rmap hook at ``addr`` with the state view ``st`` and four integers."""
+    sig = types.int64(types.int64, st, types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [_VOIDP, i64, i64, i64, i64])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        s = cgutils.create_struct_proxy(signature.args[1])(context, builder, value=args[1])
+        return builder.call(fn, [builder.bitcast(s.meminfo, _VOIDP)] + list(args[2:]))
+    return sig, codegen
+
+
 @intrinsic
 def view_from_voidptr(typingctx, p, tyref):
     """The view whose meminfo pointer is ``p`` (a new reference: the caller's copy counts)."""

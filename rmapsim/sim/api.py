@@ -8,6 +8,8 @@ from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.process import setup_bare
+from rmapsim.mm.rmap import DEFAULT as RMAP_DEFAULT, get_design, rmap_init
+from rmapsim.mm.rmap.hooks import bind as bind_rmap
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
                               G_INIT_REF, G_NR_FREE, G_POLICY, G_RECORD_KEYS, G_SEES_REFS,
@@ -50,27 +52,32 @@ def _bad_event_message(st, kind):
 
 
 def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False,
-         machine="modern", check=False):
+         machine="modern", check=False, rmap=RMAP_DEFAULT):
     """A booted machine: (policy module, its parameter values, Machine, State arrays for Python,
-    the StructRef view of the same arrays for compiled code)."""
+    the StructRef view of the same arrays for compiled code). ``rmap`` names the
+    reverse-mapping design (``mm/rmap/``)."""
     pol = get_policy(policy)
+    design = get_design(rmap)
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
-    return _boot_state(pol, pvals, m, check)
+    return _boot_state(pol, pvals, m, check, design)
 
 
-def _boot_state(pol, pvals, m, check):
-    """``boot`` once the policy and the Machine are known."""
+def _boot_state(pol, pvals, m, check, design):
+    """``boot`` once the policy, the rmap design and the Machine are known."""
     levels, bits, _ = GEOMETRIES[m.geometry]
     st = new_state(levels=levels, bits=bits, frames=m.frames, max_order=m.max_order,
                    cache_mode=m.cache_mode, watermarks=m.watermarks, swap_size=m.swap_size,
                    swap_unbounded=m.cache_mode and m.swap_pages is None,
-                   zero_page=m.zero_page, params=pvals, check=check, hook_slots=HOOK_SLOTS)
+                   zero_page=m.zero_page, params=pvals, check=check, hook_slots=HOOK_SLOTS,
+                   rmap=(design.__name__,) + tuple(getattr(design, "USES", ())))
     st.g[G_POLICY] = pol.ID
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
     st.g[G_SEES_REFS] = int(sees_refs(pol))
     bind(pol, st)
+    bind_rmap(design, st)
     s = as_struct(st)
+    rmap_init(s)
     policy_init(s)
     init_free_area(s, m.kernel_reserved)
     if st.g[G_ZERO_FRAME] >= 0:
@@ -81,7 +88,7 @@ def _boot_state(pol, pvals, m, check):
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
         check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False,
-        from_snapshot=None) -> Result:
+        from_snapshot=None, rmap=RMAP_DEFAULT) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
@@ -94,20 +101,25 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
 
     With ``from_snapshot`` (a file of ``rmapsim snapshot``) the machine starts in the captured
     state (``sim/snapshot/``) and ``trace``, which may then be None, replays on top; the
-    Result's ``snapshot`` attribute holds the load report (agreement with kpagecount)."""
+    Result's ``snapshot`` attribute holds the load report (agreement with kpagecount).
+
+    ``rmap`` names the reverse-mapping design (``rmapsim.mm.rmap.designs()``; default the
+    seed's pte chains); the Result records it."""
     loaded = None
     if from_snapshot is not None:
         from rmapsim.sim.snapshot import load
         pol, pvals, m, st, s, loaded = load(from_snapshot, policy=policy, params=params,
                                             mem=mem, frames=frames, machine=machine,
-                                            check=check, cache_mode=cache_mode)
+                                            check=check, cache_mode=cache_mode, rmap=rmap)
         if trace is None:
             return _snapshot_result(Result(
                 counters=_counters(st), machine=m, policy=pol.NAME,
-                params=dict(zip(pol.PARAMS, pvals)), trace="-"), loaded)
+                params=dict(zip(pol.PARAMS, pvals)), trace="-", rmap=get_design(rmap).NAME),
+                loaded)
     else:
         pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
-                                    cache_mode=cache_mode, machine=machine, check=check)
+                                    cache_mode=cache_mode, machine=machine, check=check,
+                                    rmap=rmap)
     t = _as_trace(trace, format)
     if t.bare:
         setup_bare(s)
@@ -141,7 +153,8 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
                          f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
     result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
                     params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
-                    timeline=Timeline.from_samples(samples, m.costs) if timeline else None)
+                    timeline=Timeline.from_samples(samples, m.costs) if timeline else None,
+                    rmap=get_design(rmap).NAME)
     return _snapshot_result(result, loaded) if loaded is not None else result
 
 

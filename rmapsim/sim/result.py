@@ -77,9 +77,10 @@ class Result:
     violation: str | None = None
     extra: dict = field(default_factory=dict)
     timeline: Timeline | None = None
+    rmap: str = "pte-chain"
 
     def to_dict(self) -> dict:
-        d = {"trace": self.trace, "policy": self.policy}
+        d = {"trace": self.trace, "policy": self.policy, "rmap": self.rmap}
         d.update({k: int(self.counters[k]) for k in COUNTERS})
         d.update(simulated_times(self.counters, self.machine.costs))
         d["frames"] = self.machine.frames

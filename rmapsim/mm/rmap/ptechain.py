@@ -9,38 +9,46 @@ shared pages (reference section 2.2); ``rmap_chain_steps`` counts those steps. W
 ``page_mapcount`` (the chain's length, an invariant check mode verifies), so the last pte's
 next link is not read: one random memory access fewer per page the clock examines.
 
-The interface every reverse-mapping design provides (``mm/rmap/__init__``):
-``page_add_rmap``, ``page_remove_rmap``, ``page_referenced``, ``page_test_dirty`` and
-``try_to_unmap``. A page that is PG_reserved (the ZERO_PAGE) is never linked, as in Linux.
+The design's part of the rmap interface (``mm/rmap/__init__.py``): ``page_add``,
+``page_remove``, ``walk`` (the per-pte operations are ``ops.rmap_one``'s), ``page_moved`` and
+``check``; it needs no vma hooks, since a chain names its ptes directly. A page that is
+PG_reserved (the ZERO_PAGE) is never linked, as in Linux.
 """
+import numpy as np
+
 from rmapsim.jit import kernel
 
-from rmapsim.mm.pgtable import ptep_to_mm
-from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PTE_SWAP, C_PTES_VISITED,
-                               C_RMAP_CHAIN_STEPS, G_NR_MAPPED, G_PTRS, PG_dirty,
-                               PG_swapcache)
+from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_PT, PG_lru,
+                               RMAP_UNMAP)
+from rmapsim.mm.violation import bad as _bad
+from rmapsim.mm.rmap.ops import rmap_one
+
+NAME = "pte-chain"
+MODELS = "LaHaise 1997: each pte of a page chained through a parallel next-pte page"
+# the pte page and, beside it, the parallel page of next-pte links (the seed's order-1 tables)
+PTE_TABLE_ORDER = 1
 
 # The seed's design: each page's first pte, and a parallel next-pte page beside every pte table
-# (``pt_next[p]``: the next pte mapping the same page, -1 at the chain's end).
+# (``pt_next[p]``: the next pte mapping the same page, -1 at the chain's end; a pte on no chain
+# holds -1, so a table taken from the pool needs no clearing).
 FIELDS = (
     ("page_chain", "int64", "frames", -1, None),
     ("pt_next", "int64", "tables * ptrs", -1, "tables"),
 )
 
 
-@kernel(inline="always")
-def pte_link(st, pte, frame):
+@kernel
+def page_add(st, frame, pte, vma, addr):
     """Seed: pte_link(pte_p, page). Push the pte on the page's chain."""
     st.pt_next[pte] = st.page_chain[frame]
     st.page_chain[frame] = pte
-    st.page_mapcount[frame] += 1
-    if st.page_mapcount[frame] == 1:
-        st.g[G_NR_MAPPED] += 1
+    return 0
 
 
 @kernel
-def pte_unlink(st, pte, frame):
-    """Seed: pte_unlink(pte_p, page). Find the predecessor and splice the pte out."""
+def page_remove(st, frame, pte, vma):
+    """Seed: pte_unlink(pte_p, page). Find the predecessor and splice the pte out; 0 if the
+    pte was not on the chain."""
     p = st.page_chain[frame]
     if p == pte:
         st.page_chain[frame] = st.pt_next[pte]
@@ -51,84 +59,61 @@ def pte_unlink(st, pte, frame):
             steps += 1
         st.cnt[C_RMAP_CHAIN_STEPS] += steps
         if p < 0:
-            return False
+            return 0
         st.pt_next[p] = st.pt_next[pte]
     st.pt_next[pte] = -1
-    st.page_mapcount[frame] -= 1
-    if st.page_mapcount[frame] == 0:
-        st.g[G_NR_MAPPED] -= 1
-    return True
+    return 1
 
 
 @kernel
-def page_referenced(st, frame):
-    """Test and clear the accessed bit of every pte mapping the page; how many were young."""
+def walk(st, frame, op, arg):
+    """Every pte on the page's chain, by ``page_mapcount`` (the last pte's link is not read).
+    Unmapping empties the chain as it goes."""
     n = 0
     p = st.page_chain[frame]
     left = st.page_mapcount[frame]
-    st.cnt[C_PTES_VISITED] += left
     while left > 0:
-        e = st.pt[p]
-        if e & _PAGE_ACCESSED:
-            st.pt[p] = e & ~_PAGE_ACCESSED
-            n += 1
+        n += rmap_one(st, op, frame, p, arg)
         left -= 1
-        if left:
-            p = st.pt_next[p]
-    return n
-
-
-@kernel
-def page_test_dirty(st, frame):
-    """Move every pte's dirty bit into PG_dirty (what try_to_unmap_one does per pte with
-    set_page_dirty); reclaim needs it before deciding whether an anonymous page needs a swap
-    slot. Returns whether the page is dirty."""
-    p = st.page_chain[frame]
-    left = st.page_mapcount[frame]
-    st.cnt[C_PTES_VISITED] += left
-    while left > 0:
-        e = st.pt[p]
-        if e & _PAGE_DIRTY:
-            st.pt[p] = e & ~_PAGE_DIRTY
-            st.page_flags[frame] |= PG_dirty
-        left -= 1
-        if left:
-            p = st.pt_next[p]
-    return (st.page_flags[frame] & PG_dirty) != 0
-
-
-@kernel
-def try_to_unmap(st, frame):
-    """Unmap the page from every mapping at once (2.5 try_to_unmap). A page in the swap cache
-    leaves a swap entry in each pte (one swap_map count per pte, swap_duplicate); any other page
-    leaves the pte empty, to be refilled by a fault from the page cache or as demand-zero.
-    Dirty bits move into PG_dirty. Returns the number of ptes unmapped."""
-    ptrs = st.g[G_PTRS]
-    swp = (st.page_flags[frame] & PG_swapcache) != 0
-    slot = st.page_private[frame]
-    n = st.page_mapcount[frame]
-    st.cnt[C_PTES_VISITED] += n
-    p = st.page_chain[frame]
-    for k in range(n):
-        e = st.pt[p]
-        if e & _PAGE_DIRTY:
-            st.page_flags[frame] |= PG_dirty
-        mm = ptep_to_mm(st, p)
-        if swp:
-            st.pt[p] = (slot << 12) | _PTE_SWAP
-            st.swap_map[slot] += 1
-            st.mm_swapents[mm] += 1
-        else:
-            st.pt[p] = 0
-            st.tbl_used[p // ptrs] -= 1
-        st.mm_rss[mm] -= 1
-        if k + 1 < n:          # the last one's link is already -1: the chain's end
+        if op == RMAP_UNMAP:
             nx = st.pt_next[p]
             st.pt_next[p] = -1
             p = nx
-    st.page_chain[frame] = -1
-    st.page_mapcount[frame] = 0
-    if n > 0:
-        st.g[G_NR_MAPPED] -= 1
-    st.page_count[frame] -= n
+        elif left:
+            p = st.pt_next[p]
+    if op == RMAP_UNMAP:
+        st.page_chain[frame] = -1
     return n
+
+
+@kernel
+def page_moved(st, old, new):
+    """The page's chain goes with it to its new frame (migration)."""
+    st.page_chain[new] = st.page_chain[old]
+    st.page_chain[old] = -1
+    return 0
+
+
+@kernel
+def check(st):
+    """Each page's chain: as long as its mapcount, every pte on it mapping the page, no pte on
+    two chains; a page off the reclaim lists (free, a page table) has no chain."""
+    seen = np.zeros(st.g[G_N_PT], np.int8)
+    for f in range(st.g[G_NR_FRAMES]):
+        if not (st.page_flags[f] & PG_lru):
+            if st.page_chain[f] >= 0:
+                return _bad(st, 5, f, 1, st.page_mapcount[f])
+            continue
+        length = 0
+        p = st.page_chain[f]
+        while p >= 0 and length <= st.page_mapcount[f]:
+            if seen[p]:
+                return _bad(st, 15, f, p, 0)
+            seen[p] = 1
+            if not (st.pt[p] & _PAGE_PRESENT) or (st.pt[p] >> 12) != f:
+                return _bad(st, 6, f, p, st.pt[p])
+            length += 1
+            p = st.pt_next[p]
+        if length != st.page_mapcount[f]:
+            return _bad(st, 5, f, length, st.page_mapcount[f])
+    return 0

@@ -9,11 +9,14 @@ what it knows about pages in ``nodes.py`` (lists, ghosts, identities, a heap) an
 ``FIELDS`` (``ps``). Parameters reach compiled code as ``st.params[i]`` in the order of
 ``PARAMS``.
 
-A built-in policy is one module plus its line in ``POLICIES`` below; its ID is its position
-there. A user's policy is a file of the same shape (``load_policy_file``), given to ``rmapsim
+A built-in policy is one module plus its line in ``BUILT_IN`` below; its ID is its position
+there. The modules are imported when the registry is first asked for (``POLICIES``,
+``get_policy``), not with this package: the kernel imports ``vmscan.dispatch``, and a policy
+imports the kernel. A user's policy is a file of the same shape (``load_policy_file``), given to ``rmapsim
 run --policy ./mine.py`` or ``rmapsim.run(policy=...)`` as a path or a module; see
 docs/writing-a-policy.md.
 """
+import importlib
 import importlib.util
 import inspect
 import os
@@ -21,16 +24,29 @@ import sys
 from types import ModuleType
 
 from rmapsim.errors import ConfigError
-from rmapsim.mm.vmscan import (arc, clock, clockpro, fifo, lirs, lists24, lists26, lru, mglru, opt,
-                               s3fifo, sieve, splitlru, virtual20, virtual22)
 from rmapsim.mm.vmscan.hooks import HOOK_ARITY, HOOK_NAMES
 
 # the kernel's lineage first (the seed's clock, then the virtual scans it replaced and the lists
 # that followed), then the reference policies
-POLICIES = {m.NAME: m for m in (clock, fifo, virtual20, virtual22, lists24, lists26, splitlru,
-                                mglru, clockpro, lru, opt, arc, lirs, s3fifo, sieve)}
-for _id, _m in enumerate(POLICIES.values()):
-    _m.ID = _id
+BUILT_IN = ("clock", "fifo", "virtual20", "virtual22", "lists24", "lists26", "splitlru", "mglru",
+            "clockpro", "lru", "opt", "arc", "lirs", "s3fifo", "sieve")
+_REGISTRY = {}
+
+
+def policies():
+    """The built-in policies by NAME, in registry order (each with its ID set)."""
+    if not _REGISTRY:
+        for i, mod in enumerate(importlib.import_module(f"rmapsim.mm.vmscan.{m}")
+                                for m in BUILT_IN):
+            mod.ID = i
+            _REGISTRY[mod.NAME] = mod
+    return _REGISTRY
+
+
+def __getattr__(name):
+    if name == "POLICIES":      # ``from rmapsim.mm.vmscan import POLICIES``
+        return policies()
+    raise AttributeError(name)
 
 KINDS = ("realistic", "reference")
 
@@ -114,10 +130,10 @@ def get_policy(name):
         return name
     if isinstance(name, os.PathLike) or (isinstance(name, str) and name.endswith(".py")):
         return load_policy_file(name)
-    if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(POLICIES)}; or a "
+    if name not in policies():
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(policies())}; or a "
                           f"policy file, ./mine.py)")
-    return POLICIES[name]
+    return policies()[name]
 
 
 def policy_params(module, given):

@@ -79,7 +79,6 @@ def release_page(st, frame):
     st.page_mapping[frame] = -1
     st.page_index[frame] = 0
     st.page_private[frame] = 0
-    st.page_chain[frame] = -1
     st.page_token[frame] = 0
     st.page_age[frame] = 0
     free_pages(st, frame, 0)

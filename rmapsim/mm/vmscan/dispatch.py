@@ -13,13 +13,14 @@ from rmapsim.mm.layout import (G_PAGE_SERIAL, G_RECORD_KEYS, PG_anon, PG_lru, SC
                                SC_NR_TO_RECLAIM, SC_ORDER)
 from rmapsim.mm.vmscan.common import release_page
 from rmapsim.mm.vmscan.hooks import (H_CHECK, H_INIT, H_PAGE_ACCESSED, H_PAGE_ADDED,
-                                     H_PAGE_MIGRATED, H_PAGE_REMOVED, H_PRIVATE, H_RECLAIM,
-                                     PY_HOOKS)
+                                     H_PAGE_MIGRATED, H_PAGE_REMOVED, H_PRIVATE, H_RECLAIM)
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 
 if numba_config.DISABLE_JIT:
+    from rmapsim.mm.cfuncs import PY_CALLS
+
     def call_hook(addr, st, priv, a, b):
-        return PY_HOOKS[addr](st, a, b)
+        return PY_CALLS[addr](st, a, b)
 else:
     from rmapsim.mm.structs import call_hook
 

@@ -1,19 +1,11 @@
-"""A policy's hooks, compiled from its own file and called by address.
-
-The kernel (fault handler, allocator, exit, the replay loop) is compiled once, with no policy in
-it: ``dispatch.py`` calls the running policy's hooks through the addresses in ``st.hooks``. Each
-hook of the chosen policy is compiled on its own as a C-callable ``cfunc`` (``bind``): a first
-run compiles the kernel and that one policy, ``compare`` compiles each policy once more, not the
-kernel, and editing a policy file (a user's, or a built-in one during development) recompiles
-that policy alone. Numba links every callee into its caller, so a kernel that called the hooks
-directly would re-optimise all fifteen policies in every function above the dispatch (the
-measured cold start was 113 s that way, 20 s with one policy routed).
+"""A policy's hooks, compiled from its own file and called by address (``mm/cfuncs.py``
+says why): ``dispatch.py`` calls the running policy's hooks through the addresses in
+``st.hooks``, so a first run compiles the kernel and one policy, ``compare`` each policy once
+more, and editing a policy file recompiles that policy alone.
 
 Every hook has the C signature ``int64 (void *st, void *ps, int64 a, int64 b)``: the kernel's
-state view, the policy's private view (its ``FIELDS``) and two integers. The wrapper that
-adapts the policy's Python signature to it is made from a template below whose code object is
-relabelled with the policy's file, so numba's cache keys it by that file: a policy edited on
-disk is compiled anew, an unchanged one is loaded.
+state view, the policy's private view (its ``FIELDS``) and two integers; the templates below
+adapt the policy's Python signature to it.
 
 Hooks (the policy module's names; all but ``reclaim`` may be left out):
 
@@ -27,16 +19,15 @@ Hooks (the policy module's names; all but ``reclaim`` may be left out):
 """
 from __future__ import annotations
 
-import inspect
-import types as pytypes
 import weakref
 
 import numpy as np
-from numba import cfunc, config as numba_config
+from numba import config as numba_config
 
 from rmapsim.errors import ConfigError
 from rmapsim.jit import kernel
-from rmapsim.mm.structs import HOOK_SIG, struct_type, struct_view, view_address, view_from_voidptr
+from rmapsim.mm.cfuncs import compile_hook, py_index, source_file
+from rmapsim.mm.structs import HOOK_SIG, struct_type, struct_view, view_address
 from rmapsim.mm.vmscan.nodes import node_move
 
 # slots of st.hooks: the private view's address, then one address per hook (0: none)
@@ -103,34 +94,6 @@ def _python_call(name, fn, ps):
     return lambda st, a, b: (fn(st, ps, a), 0)[1]
 
 
-# index 0 means "no hook"; plain-Python hooks are found by their index in this table
-PY_HOOKS = [None]
-
-
-def _source_file(module):
-    f = getattr(module, "__file__", None)
-    if not f:
-        raise ConfigError(f"policy {getattr(module, 'NAME', module)!r}: its module has no file, "
-                          f"and compiled hooks are cached by their file")
-    return f
-
-
-def _relabelled(template, fn, module, name, state_t, priv_t):
-    """A copy of ``template`` whose code says it comes from the policy's file, with the hook and
-    the two view types as its globals."""
-    code = template.__code__
-    qual = f"rmapsim_hook_{name}"
-    kw = dict(co_filename=_source_file(module), co_name=qual)
-    if hasattr(code, "co_qualname"):
-        kw["co_qualname"] = qual
-    glb = {"HOOK": fn, "STATE_T": state_t, "PRIV_T": priv_t,
-           "view_from_voidptr": view_from_voidptr, "__name__": module.__name__}
-    f = pytypes.FunctionType(code.replace(**kw), glb, qual)
-    f.__qualname__ = qual
-    f.__module__ = module.__name__
-    return f
-
-
 def private_sizes(st):
     """The names a policy's FIELDS size expressions may use."""
     from rmapsim.mm.layout import G_MAX_ORDER, G_NR_FRAMES
@@ -150,7 +113,7 @@ def private_arrays(module, st):
     try:
         return cls(**{r[0]: make_array(r, sizes) for r in rows})
     except (NameError, SyntaxError, TypeError, ValueError) as e:
-        raise ConfigError(f"policy {module.NAME} ({_source_file(module)}): FIELDS: {e}") from None
+        raise ConfigError(f"policy {module.NAME} ({source_file(module, 'policy')}): FIELDS: {e}") from None
 
 
 _COMPILED = {}     # policy module -> (hook table without the private view, its type, the cfuncs)
@@ -177,11 +140,8 @@ def compiled_hooks(module):
         if fn is None:
             continue
         if jit:
-            wrapper = _relabelled(TEMPLATES[name], fn, module, name, state_t, priv_t)
-            try:
-                c = cfunc(HOOK_SIG, cache=True, error_model="numpy")(wrapper)
-            except Exception as e:      # numba's typing and lowering errors
-                raise ConfigError(hook_error(module, name, e)) from None
+            c = compile_hook(HOOK_SIG, TEMPLATES[name], module, "policy", name,
+                             {"HOOK": fn, "STATE_T": state_t, "PRIV_T": priv_t})
             keep.append(c)
             addrs[slot] = c.address
         else:
@@ -203,8 +163,7 @@ class Bound:
             for slot, name in enumerate(HOOK_NAMES, start=1):
                 if addrs[slot]:
                     fn = getattr(module, name, None) or default_page_migrated
-                    PY_HOOKS.append(_python_call(name, fn, self.ps))
-                    self.addrs[slot] = len(PY_HOOKS) - 1
+                    self.addrs[slot] = py_index(_python_call(name, fn, self.ps))
         else:
             self.view = struct_view(self.ps, priv_t)
             self.addrs[H_PRIVATE] = view_address(self.view)
@@ -229,18 +188,3 @@ def bind(module, st):
 def bound_of(st):
     """The Bound policy of a booted state (its private arrays are ``.ps``)."""
     return _BOUND[id(st.hooks)]
-
-
-def hook_error(module, name, e) -> str:
-    """One line naming the policy's file and hook for a compile error."""
-    fn = getattr(module, name, None)
-    where = _source_file(module)
-    try:
-        where += f":{inspect.getsourcelines(fn)[1]}"
-    except (OSError, TypeError):
-        pass
-    msg = " ".join(str(e).split())
-    for cut in ("During: ", "File \""):
-        if cut in msg:
-            msg = msg[:msg.index(cut)].strip()
-    return f"{where}: policy {getattr(module, 'NAME', '?')}: hook {name} does not compile: {msg[:300]}"

@@ -26,7 +26,8 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED
 
 from rmapsim.mm.rmap import page_remove_rmap
-from rmapsim.mm.pgtable import next_leaf, pt_index
+from rmapsim.mm.mmap import find_vma
+from rmapsim.mm.pgtable import next_leaf, pt_index, ptep_to_address
 from rmapsim.mm.layout import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
 from rmapsim.mm.swap import swap_duplicate
 from rmapsim.mm.vmscan.common import reclaimed, shrink_page
@@ -79,7 +80,7 @@ def next_swap_pte(st, mm):
 def drop_pte(st, mm, pte, frame, entry):
     """Take this one pte off ``frame`` and store ``entry`` in it (0: pte_clear; else a swap
     entry whose swap_map count the caller has taken). The page keeps every other mapping."""
-    page_remove_rmap(st, pte, frame)
+    page_remove_rmap(st, frame, pte, find_vma(st, mm, ptep_to_address(st, pte)))
     st.page_count[frame] -= 1
     st.mm_rss[mm] -= 1
     st.pt[pte] = entry

@@ -59,7 +59,7 @@ class Loaded:
 
 
 def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="modern",
-         check=False, cache_mode=False):
+         check=False, cache_mode=False, rmap="pte-chain"):
     """Boot a machine holding the snapshot at ``path``: (pol, pvals, Machine, State, StructRef,
     Loaded). RAM defaults to what the snapshot needs plus an eighth of its frames free."""
     from rmapsim.mm.debug import check_invariants
@@ -88,7 +88,8 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
             raise ConfigError(f"the snapshot needs at least {need} frames "
                               f"({-(-need * PAGE // (1 << 20))} MiB) of RAM: {need - m.frames} "
                               f"more than --mem/--frames gives")
-    pol, pvals, m, st, s = _boot_state(pol, pvals, m, check)
+    from rmapsim.mm.rmap import get_design
+    pol, pvals, m, st, s = _boot_state(pol, pvals, m, check, get_design(rmap))
     # room for the whole snapshot before the install, so it never runs out midway
     st, s = make_room(st, tables=pl.tables + levels + 8, vmas=len(pl.v["v_start"]) + 8,
                       mms=len(pl.pids) + 8, entries=max(len(pl.pids), len(pl.o_fid)) + 8)
