@@ -25,7 +25,20 @@ def test_globals_and_counters_are_their_names_positions():
         assert getattr(layout, "G_" + name.upper()) == i
     for i, name in enumerate(layout.COUNTERS):
         assert getattr(layout, "C_" + name.upper()) == i
+    for i, name in enumerate(layout.CONTEXT):
+        assert getattr(layout, "CTX_" + name.upper()) == i
     assert layout.N_GLOBALS >= len(layout.GLOBALS)
+
+
+def test_the_execution_context_is_a_row_of_its_own_not_globals():
+    """What the running CPU is doing (the reference's page, the current process, in reclaim,
+    the error) lives in st.ctx, so that several CPUs can each have a row."""
+    assert set(layout.CONTEXT).isdisjoint(layout.GLOBALS)
+    assert {"ref_key", "last_pid", "last_mm", "in_reclaim", "err_kind"} <= set(layout.CONTEXT)
+    r = rmapsim.run(from_pages(np.arange(50) % 7), frames=4, cache_mode=True, check=True)
+    assert r.violation is None
+    _, _, _, st, _ = boot(frames=64)
+    assert len(st.ctx) == layout.N_CONTEXT and st.ctx[layout.CTX_LAST_PID] == -1
 
 
 def test_every_declared_field_is_in_the_compiled_view_and_points_at_its_array():

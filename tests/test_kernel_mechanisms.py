@@ -99,7 +99,7 @@ def test_pte_chain_link_unlink_and_owner_walk():
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_pte_getpmd_pmd_getpgd_pgd_getmm_find_the_owner(geometry):
     from rmapsim.mm.memory import handle_mm_fault
-    from rmapsim.mm.process import do_mmap, mm_new
+    from rmapsim.mm.fork import do_mmap, mm_new
     _, _, m, st, s = boot(frames=512, params={"geometry": geometry})
     mm1 = mm_new(s, 1)
     mm2 = mm_new(s, 2)

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings, strategies as hst
 
 import rmapsim
 from rmapsim.mm.debug import check_invariants
-from rmapsim.mm.process import setup_bare
-from rmapsim.mm.state import COUNTERS, DONE, G_LAST_MM, G_NR_FRAMES, G_NR_FREE, as_struct, grow
+from rmapsim.mm.fork import setup_bare
+from rmapsim.mm.state import COUNTERS, DONE, CTX_LAST_MM, G_NR_FRAMES, G_NR_FREE, as_struct, grow
 from rmapsim.mm.vmscan import clockpro, lirs
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.sim.api import NO_FUTURE, boot
@@ -78,7 +78,7 @@ class Stepper:
     # ---- reading the policy's state
     def node(self, page):
         """The node (frame or ghost) remembering page, or -1."""
-        key = ANON_KEY | (int(self.st.g[G_LAST_MM]) << 36) | page
+        key = ANON_KEY | (int(self.st.ctx[CTX_LAST_MM]) << 36) | page
         hit = np.nonzero(self.st.node_key == key)[0]
         return int(hit[0]) if len(hit) else -1
 

@@ -11,7 +11,7 @@ from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.mmap import do_munmap
 from rmapsim.mm.pgtable import pte_offset
-from rmapsim.mm.process import do_mmap, mm_new
+from rmapsim.mm.fork import do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, PG_active,
                                PG_dirty, PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan import POLICIES, lists24 as L4, lists24_aging as AG, lists26 as L6

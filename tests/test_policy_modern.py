@@ -12,9 +12,9 @@ import pytest
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.pgtable import pte_offset
-from rmapsim.mm.process import do_mmap, mm_new
+from rmapsim.mm.fork import do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_FREE_TOP,
-                               G_REF_KEY, PG_active, PG_lru)
+                               CTX_REF_KEY, PG_active, PG_lru)
 from rmapsim.mm.vmscan import POLICIES, mglru, splitlru
 from rmapsim.mm.vmscan.dispatch import reclaim as policy_reclaim
 from rmapsim.mm.vmscan.nodes import ref_key
@@ -46,7 +46,7 @@ class Machine:
         assert check_invariants(self.s) == 0
 
     def touch(self, addr, write=False):
-        self.st.g[G_REF_KEY] = ref_key(self.mm, addr)   # what replay sets before a fault
+        self.st.ctx[CTX_REF_KEY] = ref_key(self.mm, addr)   # what replay sets before a fault
         assert handle_mm_fault(self.s, self.mm, addr, write) == 0
         return self.frame(addr)
 

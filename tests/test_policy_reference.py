@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import rmapsim
 from rmapsim.mm.pgtable import pte_offset
-from rmapsim.mm.process import setup_bare
+from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, G_NR_FRAMES, STOP_BAD_EVENT, STOP_INTEGRITY,
                               _PAGE_PRESENT, PG_lru, as_struct, grow)
 from rmapsim.mm.vmscan import POLICIES, arc, s3fifo, sieve

@@ -152,7 +152,7 @@ def test_every_vma_hook_is_routed_by_mmap_munmap_fork_and_exit(tmp_path):
         {k: v for k, v in ref.to_dict().items() if k != "rmap"}
 
     from rmapsim.mm.mmap import do_munmap
-    from rmapsim.mm.process import do_exit, do_fork, do_mmap, mm_new
+    from rmapsim.mm.fork import do_exit, do_fork, do_mmap, mm_new
     mm = mm_new(s, 1)
     do_mmap(s, mm, A, 8 * P, PROT_WRITE, 0, 0, 0)  # anonymous private
     c1 = do_fork(s, mm, 2)
@@ -183,7 +183,7 @@ def _shared_anon_page():
     page's frame, its three ptes)."""
     from rmapsim.mm.memory import handle_mm_fault
     from rmapsim.mm.pgtable import pte_offset
-    from rmapsim.mm.process import do_fork, do_mmap, mm_new
+    from rmapsim.mm.fork import do_fork, do_mmap, mm_new
     _, _, _, st, s = boot(frames=256, check=True)
     mm = mm_new(s, 1)
     do_mmap(s, mm, A, 4 * P, PROT_WRITE, 0, 0, 0)

@@ -15,7 +15,7 @@ import rmapsim
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.memory import handle_mm_fault
 from rmapsim.mm.pgtable import pte_offset
-from rmapsim.mm.process import do_fork, do_mmap, mm_new
+from rmapsim.mm.fork import do_fork, do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, G_HAND,
                                PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan import POLICIES, virtual20, virtual22

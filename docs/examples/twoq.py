@@ -16,7 +16,7 @@ import numpy as np
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, PAGE_FREED,
                                PG_lru, SC_NR_TO_RECLAIM)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_move_tail, page_key)
 

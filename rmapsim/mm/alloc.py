@@ -1,4 +1,5 @@
-"""Page allocation under memory pressure: watermarks, kswapd, direct reclaim and the OOM killer.
+"""Page allocation under memory pressure: watermarks, kswapd, direct reclaim, and the OOM
+killer (``oom_kill.py``) when reclaim fails.
 
 Kernel mode follows Linux 2.2's ``__get_free_pages`` with the seed's kswapd:
 
@@ -20,14 +21,14 @@ Cache mode has no watermarks and no kswapd: a fault into full memory reclaims ex
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.mmap import exit_mmap
+from rmapsim.mm.oom_kill import oom_kill
 from rmapsim.mm.page_alloc import rmqueue
 from rmapsim.mm.layout import (C_DIRECT_PAGES_SCANNED, C_DIRECT_PTES_VISITED, C_DIRECT_RECLAIMS,
                                C_DIRECT_SWAP_OUTS, C_DIRECT_WRITEBACKS, C_KSWAPD_PAGES_FREED,
                                C_KSWAPD_PAGES_SCANNED, C_KSWAPD_PTES_VISITED, C_KSWAPD_SWAP_OUTS,
-                               C_KSWAPD_WAKEUPS, C_KSWAPD_WRITEBACKS, C_OOM_KILLS, C_PAGES_FREED,
+                               C_KSWAPD_WAKEUPS, C_KSWAPD_WRITEBACKS, C_PAGES_FREED,
                                C_PAGES_SCANNED, C_PTES_VISITED, C_SWAP_OUTS, C_WRITEBACKS,
-                               G_CACHE_MODE, G_HIGH, G_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE, G_N_MM)
+                               G_CACHE_MODE, G_HIGH, CTX_IN_RECLAIM, G_LOW, G_MIN, G_NR_FREE)
 from rmapsim.mm.vmscan.dispatch import reclaim
 
 SWAP_CLUSTER_MAX = 32
@@ -39,9 +40,9 @@ def _reclaim_as(st, nr, order, is_kswapd, scanned, ptes, freed_c, swapouts, writ
     c = st.cnt
     s0, p0, f0, w0, b0 = (c[C_PAGES_SCANNED], c[C_PTES_VISITED], c[C_PAGES_FREED],
                           c[C_SWAP_OUTS], c[C_WRITEBACKS])
-    st.g[G_IN_RECLAIM] = 1
+    st.ctx[CTX_IN_RECLAIM] = 1
     freed = reclaim(st, nr, order, is_kswapd)
-    st.g[G_IN_RECLAIM] = 0
+    st.ctx[CTX_IN_RECLAIM] = 0
     c[scanned] += c[C_PAGES_SCANNED] - s0
     c[ptes] += c[C_PTES_VISITED] - p0
     if freed_c >= 0:
@@ -65,31 +66,6 @@ def kswapd(st):
 
 
 @kernel
-def oom_badness(st, mm):
-    """Linux's oom_badness (mm/oom_kill.c, 2.6.36 on): resident pages + swap entries + page-table
-    pages -- what killing the process gives back."""
-    return st.mm_rss[mm] + st.mm_swapents[mm] + st.mm_pgtables[mm]
-
-
-@kernel
-def oom_kill(st):
-    """Kill the process with the largest badness; False if there is none to kill."""
-    best = -1
-    best_points = 0
-    for mm in range(st.g[G_N_MM]):
-        if st.mm_pgd[mm] >= 0:
-            points = oom_badness(st, mm)
-            if points > best_points:
-                best = mm
-                best_points = points
-    if best < 0:
-        return False
-    st.cnt[C_OOM_KILLS] += 1
-    exit_mmap(st, best)
-    return True
-
-
-@kernel
 def alloc_pages(st, order, mm):
     """A block of 2**order frames for process ``mm`` (-1 for the kernel itself), or -1 when
     there is none even after reclaim and OOM kills, or when ``mm`` itself was killed: the
@@ -100,10 +76,10 @@ def alloc_pages(st, order, mm):
     while True:
         if mm >= 0 and st.mm_pgd[mm] < 0:
             return -1
-        if cache_mode or g[G_NR_FREE] - need >= g[G_MIN] or g[G_IN_RECLAIM]:
+        if cache_mode or g[G_NR_FREE] - need >= g[G_MIN] or st.ctx[CTX_IN_RECLAIM]:
             f = rmqueue(st, order)
             if f >= 0:
-                if not cache_mode and g[G_NR_FREE] < g[G_LOW] and not g[G_IN_RECLAIM]:
+                if not cache_mode and g[G_NR_FREE] < g[G_LOW] and not st.ctx[CTX_IN_RECLAIM]:
                     kswapd(st)
                 return f
         if cache_mode:

@@ -52,14 +52,13 @@ OBJ_SHIFT = 36
 # ---- globals: the scalars compiled code changes, one slot of ``g`` each -------------------------
 GLOBALS = (
     "nr_free", "min", "low", "high", "cache_mode", "levels", "bits", "ptrs", "zero_frame",
-    "nr_frames", "max_order", "token", "check", "policy", "rmap", "hand", "sees_refs", "ref_key",
-    "ref_next", "swap_size", "swap_free", "swap_cursor", "swap_unbounded", "tbl_free_top",
-    "mm_free_top", "vma_free_top", "nr_obj", "pc_count", "truth_count", "disk_count",
-    "shmswap_count", "pid_count", "last_pid", "last_mm", "err_kind", "err_frame", "err_event",
-    "in_reclaim", "init_ref", "zero_page", "last_freed", "nr_tables", "addr_limit", "nr_mm",
-    "fid_count", "err_a", "err_b", "n_orders", "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj",
-    "n_pc", "n_truth", "n_disk", "n_shmswap", "n_pid", "n_fid", "ghost_free_top", "key_count",
-    "n_keys", "n_nodes", "record_keys", "page_serial", "nr_mapped", "pte_table_order",
+    "nr_frames", "max_order", "token", "check", "policy", "rmap", "hand", "sees_refs", "swap_size",
+    "swap_free", "swap_cursor", "swap_unbounded", "tbl_free_top", "mm_free_top", "vma_free_top",
+    "nr_obj", "pc_count", "truth_count", "disk_count", "shmswap_count", "pid_count", "init_ref",
+    "zero_page", "last_freed", "nr_tables", "addr_limit", "nr_mm", "fid_count", "n_orders",
+    "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj", "n_pc", "n_truth", "n_disk", "n_shmswap",
+    "n_pid", "n_fid", "ghost_free_top", "key_count", "n_keys", "n_nodes", "record_keys",
+    "page_serial", "nr_mapped", "pte_table_order",
 )
 G_NR_FREE = 0
 G_MIN = 1
@@ -78,67 +77,71 @@ G_POLICY = 13
 G_RMAP = 14
 G_HAND = 15
 G_SEES_REFS = 16
-G_REF_KEY = 17
-G_REF_NEXT = 18
-G_SWAP_SIZE = 19
-G_SWAP_FREE = 20
-G_SWAP_CURSOR = 21
-G_SWAP_UNBOUNDED = 22
-G_TBL_FREE_TOP = 23
-G_MM_FREE_TOP = 24
-G_VMA_FREE_TOP = 25
-G_NR_OBJ = 26
-G_PC_COUNT = 27
-G_TRUTH_COUNT = 28
-G_DISK_COUNT = 29
-G_SHMSWAP_COUNT = 30
-G_PID_COUNT = 31
-G_LAST_PID = 32
-G_LAST_MM = 33
-G_ERR_KIND = 34
-G_ERR_FRAME = 35
-G_ERR_EVENT = 36
-G_IN_RECLAIM = 37
-G_INIT_REF = 38
-G_ZERO_PAGE = 39
-G_LAST_FREED = 40
-G_NR_TABLES = 41
-G_ADDR_LIMIT = 42
-G_NR_MM = 43
-G_FID_COUNT = 44
-G_ERR_A = 45
-G_ERR_B = 46
-G_N_ORDERS = 47
-G_N_SWAP = 48
-G_N_MM = 49
-G_N_TBL = 50
-G_N_PT = 51
-G_N_VMA = 52
-G_N_OBJ = 53
-G_N_PC = 54
-G_N_TRUTH = 55
-G_N_DISK = 56
-G_N_SHMSWAP = 57
-G_N_PID = 58
-G_N_FID = 59
-G_GHOST_FREE_TOP = 60
-G_KEY_COUNT = 61
-G_N_KEYS = 62
-G_N_NODES = 63
-G_RECORD_KEYS = 64
-G_PAGE_SERIAL = 65
-G_NR_MAPPED = 66
-G_PTE_TABLE_ORDER = 67
+G_SWAP_SIZE = 17
+G_SWAP_FREE = 18
+G_SWAP_CURSOR = 19
+G_SWAP_UNBOUNDED = 20
+G_TBL_FREE_TOP = 21
+G_MM_FREE_TOP = 22
+G_VMA_FREE_TOP = 23
+G_NR_OBJ = 24
+G_PC_COUNT = 25
+G_TRUTH_COUNT = 26
+G_DISK_COUNT = 27
+G_SHMSWAP_COUNT = 28
+G_PID_COUNT = 29
+G_INIT_REF = 30
+G_ZERO_PAGE = 31
+G_LAST_FREED = 32
+G_NR_TABLES = 33
+G_ADDR_LIMIT = 34
+G_NR_MM = 35
+G_FID_COUNT = 36
+G_N_ORDERS = 37
+G_N_SWAP = 38
+G_N_MM = 39
+G_N_TBL = 40
+G_N_PT = 41
+G_N_VMA = 42
+G_N_OBJ = 43
+G_N_PC = 44
+G_N_TRUTH = 45
+G_N_DISK = 46
+G_N_SHMSWAP = 47
+G_N_PID = 48
+G_N_FID = 49
+G_GHOST_FREE_TOP = 50
+G_KEY_COUNT = 51
+G_N_KEYS = 52
+G_N_NODES = 53
+G_RECORD_KEYS = 54
+G_PAGE_SERIAL = 55
+G_NR_MAPPED = 56
+G_PTE_TABLE_ORDER = 57
 N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_N_*: sizes of the growable tables (compiled code sees raw pointers, which have no len).
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
-# G_REF_KEY: the page identity of the reference being made (vmscan/nodes.page_key).
-# G_REF_NEXT: the index of the next reference to the same page, for opt (-1: none; sim/future.py).
 # G_RECORD_KEYS: the replay writes each reference's page identity (sim/future.py), and
 # G_PAGE_SERIAL counts the anonymous pages made so far in that mode.
 # G_NR_MAPPED: pages mapped by at least one pte (NR_FILE_MAPPED + NR_ANON_PAGES).
 # G_PTE_TABLE_ORDER: the order of a pte table's allocation, the rmap design's (the seed's is 1:
 # the pte page and its parallel next-pte page).
+# ---- the execution context: what the running CPU is doing, one row of ``ctx`` per CPU (one CPU
+# today), so that nothing about the current reference, process or error is global -------------
+CONTEXT = ("ref_key", "ref_next", "last_pid", "last_mm", "in_reclaim", "err_kind", "err_frame",
+           "err_event", "err_a", "err_b")
+CTX_REF_KEY = 0       # the page identity of the reference being made (vmscan/nodes.page_key)
+CTX_REF_NEXT = 1      # the index of the next reference to the same page, for opt (-1: none)
+CTX_LAST_PID = 2      # the pid of the last event and its mm (the replay's one-entry cache)
+CTX_LAST_MM = 3
+CTX_IN_RECLAIM = 4    # reclaim is running (a nested allocation must not reclaim again)
+CTX_ERR_KIND = 5      # what stopped the replay (ERR_*), on which frame, at which event, and
+CTX_ERR_FRAME = 6     # two details (check mode's violations: violation.py)
+CTX_ERR_EVENT = 7
+CTX_ERR_A = 8
+CTX_ERR_B = 9
+N_CONTEXT = len(CONTEXT)
+
 NR_LISTS = 16         # policy lists (vmscan/nodes.py); a policy numbers its own from 0
 NR_POLICY_GLOBALS = 64
 
@@ -234,7 +237,7 @@ SC_NR_SCANNED = 5     # out: pages scanned by this pass
 SC_NR_RECLAIMED = 6   # out: pages freed by this pass
 N_SC = 8
 
-# ---- outcomes of shrink_page (vmscan/common.py), as 2.6's pageout_t / shrink_page_list -------
+# ---- outcomes of shrink_page (vmscan/shrink.py), as 2.6's pageout_t / shrink_page_list -------
 PAGE_FREED = 1        # no reference left: the policy takes it off its lists and releases it
 PAGE_KEEP = 0         # locked or reserved: not a candidate now
 PAGE_NO_SWAP = 2      # anonymous (or shmem) and dirty, and no swap slot is free

@@ -38,8 +38,8 @@ from rmapsim.mm.layout import (C_COW_FAULTS, C_FAULTS, C_MAJOR_FAULTS, C_MINOR_F
                                PG_anon, PG_dirty, PG_locked, PG_pagetable, PG_reserved,
                                PG_swapcache, TOKEN_ZERO, VM_NOZEROPAGE,
                                VM_SHARED, VM_WRITE)
-from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, swap_duplicate,
-                             swap_free, swap_readpage)
+from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, swap_readpage
+from rmapsim.mm.swapfile import swap_duplicate, swap_free
 from rmapsim.mm.vmscan.dispatch import page_added, put_page
 
 FAULT_OK = 0

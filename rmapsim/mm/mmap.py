@@ -1,4 +1,4 @@
-"""Address spaces: vmas, unmapping and teardown (mm/mmap.c, mm/memory.c zap_page_range).
+"""Address spaces: vmas, mmap, munmap and teardown (mm/mmap.c, mm/memory.c zap_page_range).
 
 Each mm keeps its vmas in a singly linked list in address order (``mm_vmas``, ``vma_next``) with
 a one-entry ``mmap_cache``, as Linux before the rbtree kept ``mm->mmap`` and ``mmap_cache``.
@@ -8,20 +8,22 @@ Nothing here allocates memory, so OOM handling (``alloc.py``) may call ``exit_mm
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.filemap import remove_from_page_cache
+from rmapsim.mm.filemap import obj_slot, remove_from_page_cache, shm_obj_new
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
 from rmapsim.mm.rmap import (page_remove_rmap, rmap_vma_adjust, rmap_vma_link, rmap_vma_split,
                              rmap_vma_unlink)
-from rmapsim.mm.layout import (G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PC,
-                               G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS, G_SHMSWAP_COUNT,
-                               G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME, HASH_EMPTY, OBJ_SHIFT,
-                               _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty, PG_swapcache,
-                               _PTE_SWAP)
-from rmapsim.mm.swap import delete_from_swap_cache, swap_free
+from rmapsim.mm.layout import (C_MMAPS, C_MUNMAPS, CTX_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
+                               G_NR_MM, G_N_PC, G_N_PID, G_N_SHMSWAP, G_N_TRUTH, G_PTRS,
+                               G_SHMSWAP_COUNT, G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME,
+                               HASH_EMPTY, OBJ_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty,
+                               PG_swapcache, _PTE_SWAP, VM_FILE, VM_SHARED, VM_WRITE)
+from rmapsim.mm.swap import delete_from_swap_cache
+from rmapsim.mm.swapfile import swap_free
 from rmapsim.mm.vmscan.dispatch import page_removed, put_page
-from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan.shrink import release_page
+from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 
 # vm_area_struct, singly linked per mm in address order, and a free-slot stack of them.
 FIELDS = (
@@ -281,8 +283,35 @@ def exit_mmap(st, mm):
     if ht_get(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid) == mm:
         # a dead pid stays in the table as -2 so its later events are ignored, not revived
         ht_put(st.pid_keys, st.pid_vals, st.g[G_N_PID], pid, -2)
-    st.g[G_LAST_PID] = -1
+    st.ctx[CTX_LAST_PID] = -1
     top = st.g[G_MM_FREE_TOP]
     st.mm_free[top] = mm
     st.g[G_MM_FREE_TOP] = top + 1
     st.g[G_NR_MM] -= 1
+
+
+@kernel
+def do_mmap(st, mm, addr, length, mflags, fid, pgoff, extra_vm_flags):
+    """Map [addr, addr+length) with MAP_FIXED semantics: what was there is unmapped first."""
+    st.cnt[C_MMAPS] += 1
+    end = addr + length
+    do_munmap(st, mm, addr, end)
+    vf = extra_vm_flags
+    if mflags & PROT_WRITE:
+        vf |= VM_WRITE
+    if mflags & MAP_SHARED:
+        vf |= VM_SHARED
+    obj = -1
+    if mflags & MAP_FILE:
+        vf |= VM_FILE
+        obj = obj_slot(st, fid)
+    elif mflags & MAP_SHARED:
+        obj = shm_obj_new(st)
+    vma_link(st, mm, addr, end, vf, obj, pgoff)
+    st.mm_mmap_cache[mm] = -1
+
+
+@kernel
+def sys_munmap(st, mm, addr, length):
+    st.cnt[C_MUNMAPS] += 1
+    do_munmap(st, mm, addr, addr + length)

@@ -17,7 +17,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import backing_token, initial_token, pc_key
 from rmapsim.mm.hashtab import ht_get, ht_put
-from rmapsim.mm.layout import (G_ERR_A, G_ERR_B, G_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
+from rmapsim.mm.layout import (CTX_ERR_A, CTX_ERR_B, CTX_ERR_FRAME, G_N_PC, G_N_SHMSWAP, G_N_TBL,
                                G_N_TRUTH, G_PTRS, G_TOKEN, G_TRUTH_COUNT, HASH_EMPTY, OBJ_SHIFT,
                                _PAGE_PRESENT, TOKEN_ZERO)
 
@@ -66,7 +66,7 @@ def note_write(st, pte, frame):
 def final_sweep(st):
     """At the end of a run: every write still owed to some process or file must be somewhere --
     in its frame, its swap slot or its file block. Returns 0, or 1 with the frame/slot and the
-    expected and found tokens in g[G_ERR_FRAME], g[G_ERR_A], g[G_ERR_B]."""
+    expected and found tokens in st.ctx[CTX_ERR_FRAME], st.ctx[CTX_ERR_A], st.ctx[CTX_ERR_B]."""
     g = st.g
     ptrs = g[G_PTRS]
     for slot in range(st.g[G_N_TBL]):
@@ -89,9 +89,9 @@ def final_sweep(st):
                 got = st.swap_token[e >> 12]
                 where = -1
             if got != t:
-                g[G_ERR_FRAME] = where
-                g[G_ERR_A] = t
-                g[G_ERR_B] = got
+                st.ctx[CTX_ERR_FRAME] = where
+                st.ctx[CTX_ERR_A] = t
+                st.ctx[CTX_ERR_B] = got
                 return 1
     for i in range(st.g[G_N_TRUTH]):
         key = st.truth_keys[i]
@@ -109,8 +109,8 @@ def final_sweep(st):
             else:
                 got = backing_token(st, key >> OBJ_SHIFT, key & ((np.int64(1) << OBJ_SHIFT) - 1))
         if got != t:
-            g[G_ERR_FRAME] = where
-            g[G_ERR_A] = t
-            g[G_ERR_B] = got
+            st.ctx[CTX_ERR_FRAME] = where
+            st.ctx[CTX_ERR_A] = t
+            st.ctx[CTX_ERR_B] = got
             return 1
     return 0

@@ -14,7 +14,7 @@ Levels are numbered from the leaf: 0 = pte table, levels-1 = pgd. Entries of upp
 The seed's walk back from a pte to its owner, ``pte_getpmd`` -> ``pmd_getpgd`` -> ``pgd_getmm``,
 uses ``tbl_parent`` (the address of the entry that points at a table) and ``tbl_mm``, the
 information 2.5's rmap later kept in the page-table page's struct page (``mapping`` = mm,
-``index`` = base address; see reference section 2.1).
+``index`` = base address; see docs/reference/linux-mm-history.md section 2.1).
 """
 from numba import njit
 

@@ -20,8 +20,8 @@ from rmapsim.mm.alloc import alloc_pages
 from rmapsim.mm.filemap import add_to_page_cache, find_get_page, initial_token, obj_slot, pc_key
 from rmapsim.mm.memory import pte_alloc, set_pte_page
 from rmapsim.mm.mmap import find_vma, vma_link
-from rmapsim.mm.process import mm_new
-from rmapsim.mm.layout import (G_CHECK, G_LAST_PID, G_PTRS, G_ZERO_FRAME, _PAGE_PRESENT,
+from rmapsim.mm.fork import mm_new
+from rmapsim.mm.layout import (G_CHECK, CTX_LAST_PID, G_PTRS, G_ZERO_FRAME, _PAGE_PRESENT,
                                _PAGE_ACCESSED, PG_anon, PG_dirty, TOKEN_ZERO)
 from rmapsim.mm.vmscan.dispatch import page_added
 
@@ -101,5 +101,5 @@ def snapshot_install(st, o_fid, o_shm, pids, v_proc, v_start, v_end, v_flags, v_
     for i in range(len(f_kind)):
         if frames[i] != zero:
             page_added(st, frames[i])
-    st.g[G_LAST_PID] = -1
+    st.ctx[CTX_LAST_PID] = -1
     return INSTALL_OK

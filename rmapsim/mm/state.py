@@ -23,8 +23,8 @@ from numba import config as numba_config
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import *  # noqa: F401,F403  (the constants, for the modules importing them here)
 from rmapsim.mm.layout import (G_ADDR_LIMIT, G_BITS, G_CACHE_MODE, G_CHECK, G_LAST_FREED,
-                               G_LAST_PID, G_LEVELS, G_LOW, G_MAX_ORDER, G_MIN, G_NR_FRAMES,
-                               G_PTRS, G_REF_NEXT, G_TOKEN, G_ZERO_FRAME, G_ZERO_PAGE)
+                               CTX_LAST_PID, G_LEVELS, G_LOW, G_MAX_ORDER, G_MIN, G_NR_FRAMES,
+                               G_PTRS, CTX_REF_NEXT, G_TOKEN, G_ZERO_FRAME, G_ZERO_PAGE)
 from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP, G_HIGH,
                                G_MM_FREE_TOP, G_NR_OBJ, G_N_DISK, G_N_FID, G_N_KEYS, G_N_MM,
                                G_N_NODES, G_N_OBJ, G_N_ORDERS, G_N_PC, G_N_PID, G_N_PT,
@@ -33,14 +33,16 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                G_TBL_FREE_TOP, G_TRUTH_COUNT, G_VMA_FREE_TOP, HASH_EMPTY,
                                N_COUNTERS, N_GLOBALS, N_SC, NEED_HASH, NEED_MM, NEED_PID, NEED_SWAP,
                                NEED_TABLES, NEED_VMA, NR_LISTS, NR_POLICY_GLOBALS)
-from rmapsim.mm.layout import N_RMAP_HOOKS
+from rmapsim.mm.layout import N_CONTEXT, N_RMAP_HOOKS
 from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
                                _PAGE_RW, _PTE_SWAP)
 
-# the state's own rows: globals, counters, the policy's parameters and its hook table
+# the state's own rows: globals, the execution context of each CPU (one today: a row of
+# ``layout.CONTEXT``), counters, the policy's parameters and its hook table
 FIELDS = (
     ("g", "int64", "globals", 0, None),
+    ("ctx", "int64", "cpus * context", 0, None),
     ("cnt", "int64", "counters", 0, None),
     ("params", "float64", "params", 0, None),
     ("hooks", "int64", "hook_slots", 0, None),
@@ -51,8 +53,8 @@ FIELDS = (
 # are fields too (one State type, one compiled kernel), allocated only for the running design
 OWNERS = ("rmapsim.mm.state", "rmapsim.mm.page", "rmapsim.mm.vmscan.nodes",
           "rmapsim.mm.page_alloc", "rmapsim.mm.pgtable", "rmapsim.mm.rmap") + RMAP_DESIGNS + (
-          "rmapsim.mm.process", "rmapsim.mm.mmap", "rmapsim.mm.filemap", "rmapsim.mm.oracle",
-          "rmapsim.mm.swap")
+          "rmapsim.mm.fork", "rmapsim.mm.mmap", "rmapsim.mm.filemap", "rmapsim.mm.oracle",
+          "rmapsim.mm.swapfile", "rmapsim.mm.swap")
 
 # growth groups: the boot size each multiplies, by how much, and the global holding the top of
 # its free-slot stack (if it has one); hash groups grow by rehashing, see ``grow``
@@ -149,7 +151,7 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots):
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
                 policy_globals=NR_POLICY_GLOBALS, hook_slots=hook_slots, scan_control=N_SC,
-                rmap_hooks=N_RMAP_HOOKS)
+                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT)
 
 
 def _stack(n, base):
@@ -193,7 +195,7 @@ def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_s
     g[G_MIN], g[G_LOW], g[G_HIGH] = watermarks
     g[G_TOKEN] = 2
     g[G_CHECK] = int(check)
-    g[G_REF_NEXT] = -1
+    st.ctx[CTX_REF_NEXT] = -1
     g[G_GHOST_FREE_TOP] = sizes["nodes"] - frames
     g[G_SWAP_SIZE] = swap
     g[G_SWAP_FREE] = swap
@@ -201,7 +203,7 @@ def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_s
     g[G_TBL_FREE_TOP] = sizes["tables"]
     g[G_MM_FREE_TOP] = sizes["mms"]
     g[G_VMA_FREE_TOP] = sizes["vmas"]
-    g[G_LAST_PID] = -1
+    st.ctx[CTX_LAST_PID] = -1
     g[G_ZERO_FRAME] = -1
     g[G_ZERO_PAGE] = int(zero_page)
     g[G_LAST_FREED] = -1

@@ -1,11 +1,11 @@
 """Check mode's violations: their numbers and words, and how a check reports one.
 
 A check (``debug.check_invariants``, a design's or a policy's ``check``) returns 0 or a
-violation number, with the page (or slot) in ``g[G_ERR_FRAME]`` and two details in
-``g[G_ERR_A]``, ``g[G_ERR_B]``, which ``VIOLATIONS`` words.
+violation number, with the page (or slot) in ``st.ctx[CTX_ERR_FRAME]`` and two details in
+``st.ctx[CTX_ERR_A]``, ``st.ctx[CTX_ERR_B]``, which ``VIOLATIONS`` words.
 """
 from rmapsim.jit import kernel
-from rmapsim.mm.layout import G_ERR_A, G_ERR_B, G_ERR_FRAME
+from rmapsim.mm.layout import CTX_ERR_A, CTX_ERR_B, CTX_ERR_FRAME
 
 VIOLATIONS = {
     1: "free list corrupt (block {a} of order {b} is not a free block head of that order)",
@@ -30,7 +30,7 @@ VIOLATIONS = {
 
 @kernel
 def bad(st, code, frame, a, b):
-    st.g[G_ERR_FRAME] = frame
-    st.g[G_ERR_A] = a
-    st.g[G_ERR_B] = b
+    st.ctx[CTX_ERR_FRAME] = frame
+    st.ctx[CTX_ERR_A] = a
+    st.ctx[CTX_ERR_B] = b
     return code

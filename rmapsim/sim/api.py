@@ -7,11 +7,11 @@ from rmapsim.errors import ConfigError, TraceError
 from rmapsim.mm.debug import VIOLATIONS, check_invariants
 from rmapsim.mm.oracle import final_sweep
 from rmapsim.mm.page_alloc import init_free_area
-from rmapsim.mm.process import setup_bare
+from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.rmap import DEFAULT as RMAP_DEFAULT, get_design, rmap_init
 from rmapsim.mm.rmap.hooks import bind as bind_rmap
 from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
-                              G_ADDR_LIMIT, G_ERR_A, G_ERR_B, G_ERR_FRAME, G_ERR_KIND,
+                              G_ADDR_LIMIT, CTX_ERR_A, CTX_ERR_B, CTX_ERR_FRAME, CTX_ERR_KIND,
                               G_INIT_REF, G_NR_FREE, G_POLICY, G_RECORD_KEYS, G_SEES_REFS,
                               G_ZERO_FRAME, STOP_BAD_EVENT,
                               STOP_INTEGRITY, TOKEN_ZERO, as_struct, grow, new_state)
@@ -41,13 +41,13 @@ def _as_trace(trace, format):
 
 def _bad_event_message(st, kind):
     if kind == ERR_ADDR:
-        return (f"address {int(st.g[G_ERR_A]):#x} is outside the "
+        return (f"address {int(st.ctx[CTX_ERR_A]):#x} is outside the "
                 f"{int(st.g[G_ADDR_LIMIT]).bit_length() - 1}-bit address space of the machine's "
                 f"page-table geometry")
     if kind == ERR_MMAP:
         return "malformed mmap/munmap (address not page aligned, zero length, or file id 0)"
     if kind == ERR_PID:
-        return f"fork to pid {int(st.g[G_ERR_A])}, which is alive"
+        return f"fork to pid {int(st.ctx[CTX_ERR_A])}, which is alive"
     return "bad event"
 
 
@@ -149,8 +149,9 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
             violation = _describe(st, code, "at the end of the run")
         elif final_sweep(s):
             st.cnt[COUNTERS.index("integrity_errors")] += 1
-            violation = (f"lost write found at the end of the run: page {int(st.g[G_ERR_FRAME])} "
-                         f"should hold token {int(st.g[G_ERR_A])} but holds {int(st.g[G_ERR_B])}")
+            ctx = st.ctx
+            violation = (f"lost write found at the end of the run: page {int(ctx[CTX_ERR_FRAME])} "
+                         f"should hold token {int(ctx[CTX_ERR_A])} but holds {int(ctx[CTX_ERR_B])}")
     result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
                     params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
                     timeline=Timeline.from_samples(samples, m.costs) if timeline else None,
@@ -198,7 +199,7 @@ def _replay_chunk(st, s, t, replay, ev, nxt, base, check_every):
         if status == DONE:
             return st, s, None
         if status == STOP_BAD_EVENT:
-            raise TraceError(t.path, _bad_event_message(st, int(st.g[G_ERR_KIND]))
+            raise TraceError(t.path, _bad_event_message(st, int(st.ctx[CTX_ERR_KIND]))
                              ).relocate(t.locate(base + i))
         if status == STOP_INTEGRITY:
             return st, s, _violation(st, t, base + i)
@@ -234,15 +235,15 @@ def _page_identities(t, chunk_events, machine_kw) -> np.ndarray:
 
 
 def _describe(st, code, where):
-    a, b = int(st.g[G_ERR_A]), int(st.g[G_ERR_B])
-    return (f"invariant violated {where}: page {int(st.g[G_ERR_FRAME])}: "
+    a, b = int(st.ctx[CTX_ERR_A]), int(st.ctx[CTX_ERR_B])
+    return (f"invariant violated {where}: page {int(st.ctx[CTX_ERR_FRAME])}: "
             + VIOLATIONS.get(code, "unknown violation {a} {b}").format(a=a, b=b))
 
 
 def _violation(st, t, index):
-    kind = int(st.g[G_ERR_KIND])
+    kind = int(st.ctx[CTX_ERR_KIND])
     where = f"at event {index} ({t.path}, {t.locate(index)})"
     if kind == ERR_TOKEN:
-        return (f"lost or corrupted data {where}: page {int(st.g[G_ERR_FRAME])} holds token "
-                f"{int(st.g[G_ERR_B])} but the last write there made {int(st.g[G_ERR_A])}")
+        return (f"lost or corrupted data {where}: page {int(st.ctx[CTX_ERR_FRAME])} holds token "
+                f"{int(st.ctx[CTX_ERR_B])} but the last write there made {int(st.ctx[CTX_ERR_A])}")
     return _describe(st, kind // 16, where)

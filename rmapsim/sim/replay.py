@@ -17,16 +17,17 @@ from rmapsim.mm.memory import FAULT_ABORT, FAULT_SEGV, handle_mm_fault
 from rmapsim.mm.mmap import exit_mmap
 from rmapsim.mm.oracle import expected_token, note_write
 from rmapsim.mm.pgtable import pt_index
-from rmapsim.mm.process import do_exec, do_exit, do_fork, do_mmap, find_mm, mm_new, sys_munmap
+from rmapsim.mm.fork import do_exec, do_exit, do_fork, find_mm, mm_new
+from rmapsim.mm.mmap import do_mmap, sys_munmap
 from rmapsim.mm.filemap import obj_slot
 from rmapsim.mm.vmscan.dispatch import page_accessed
 from rmapsim.mm.vmscan.nodes import page_key, ref_key
 from rmapsim.mm.layout import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C_READS,
                                C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT, ERR_MMAP,
-                               ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, G_ERR_A, G_ERR_B,
-                               G_ERR_EVENT, G_ERR_FRAME, G_ERR_KIND, G_INIT_REF, G_LAST_MM,
-                               G_LAST_PID, G_LEVELS, G_NR_TABLES, G_N_VMA, G_PTRS, G_RECORD_KEYS,
-                               G_REF_KEY, G_REF_NEXT, G_SEES_REFS, G_VMA_FREE_TOP, NEED_MM,
+                               ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, CTX_ERR_A, CTX_ERR_B,
+                               CTX_ERR_EVENT, CTX_ERR_FRAME, CTX_ERR_KIND, G_INIT_REF, CTX_LAST_MM,
+                               CTX_LAST_PID, G_LEVELS, G_NR_TABLES, G_N_VMA, G_PTRS, G_RECORD_KEYS,
+                               CTX_REF_KEY, CTX_REF_NEXT, G_SEES_REFS, G_VMA_FREE_TOP, NEED_MM,
                                _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PG_anon,
                                PG_lru, STOP_BAD_EVENT, STOP_INTEGRITY)
 from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
@@ -35,42 +36,40 @@ from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, 
 
 @kernel
 def _fail(st, i, kind, frame):
-    st.g[G_ERR_KIND] = kind
-    st.g[G_ERR_FRAME] = frame
-    st.g[G_ERR_EVENT] = i
+    st.ctx[CTX_ERR_KIND] = kind
+    st.ctx[CTX_ERR_FRAME] = frame
+    st.ctx[CTX_ERR_EVENT] = i
 
 
 @kernel
 def _mm_of(st, pid):
     """The mm of pid, creating a process that was alive before the trace began; -2 if the
     pid is dead (its events are ignored); -3 if no memory for a new process."""
-    g = st.g
-    if pid == g[G_LAST_PID]:
-        return g[G_LAST_MM]
+    if pid == st.ctx[CTX_LAST_PID]:
+        return st.ctx[CTX_LAST_MM]
     mm = find_mm(st, pid)
     if mm == -1:
         mm = mm_new(st, pid)
         if mm < 0:
             return -3
     if mm >= 0:
-        g[G_LAST_PID] = pid
-        g[G_LAST_MM] = mm
+        st.ctx[CTX_LAST_PID] = pid
+        st.ctx[CTX_LAST_MM] = mm
     return mm
 
 
 @kernel
 def _record_key(st, mm, addr, frame):
-    """Leave the identity of the page this reference reached in ``g[G_REF_KEY]``: its page
+    """Leave the identity of the page this reference reached in ``st.ctx[CTX_REF_KEY]``: its page
     cache slot for a file or shared page, the birth stamp ``dispatch.page_added`` gave an
     anonymous page (so a page shared after fork is one page), else (process, virtual page)."""
-    g = st.g
     f = st.page_flags[frame]
     if not (f & PG_lru):
-        g[G_REF_KEY] = ref_key(mm, addr)
+        st.ctx[CTX_REF_KEY] = ref_key(mm, addr)
     elif f & PG_anon:
-        g[G_REF_KEY] = st.node_key[frame]
+        st.ctx[CTX_REF_KEY] = st.node_key[frame]
     else:
-        g[G_REF_KEY] = page_key(st, frame)
+        st.ctx[CTX_REF_KEY] = page_key(st, frame)
 
 
 @kernel(inline="always")
@@ -103,7 +102,7 @@ def access(st, mm, addr, write, i, check_every):
     if (e & _PAGE_PRESENT) and (not write or (e & _PAGE_RW)):
         st.pt[pte] = e | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
         if g[G_SEES_REFS]:
-            g[G_REF_KEY] = ref_key(mm, addr)
+            st.ctx[CTX_REF_KEY] = ref_key(mm, addr)
             page_accessed(st, e >> 12)
     else:
         if not check:
@@ -111,7 +110,7 @@ def access(st, mm, addr, write, i, check_every):
             if r != DONE:
                 return r
         misses0 = cnt[C_MISSES]
-        g[G_REF_KEY] = ref_key(mm, addr)
+        st.ctx[CTX_REF_KEY] = ref_key(mm, addr)
         r = handle_mm_fault(st, mm, addr, write)
         if r == FAULT_SEGV:
             cnt[C_SEGFAULTS] += 1
@@ -146,8 +145,8 @@ def access(st, mm, addr, write, i, check_every):
         if st.page_token[frame] != want:
             cnt[C_INTEGRITY_ERRORS] += 1
             _fail(st, i, ERR_TOKEN, frame)
-            g[G_ERR_A] = want
-            g[G_ERR_B] = st.page_token[frame]
+            st.ctx[CTX_ERR_A] = want
+            st.ctx[CTX_ERR_B] = st.page_token[frame]
             return STOP_INTEGRITY
         if write:
             note_write(st, pte, frame)
@@ -155,7 +154,7 @@ def access(st, mm, addr, write, i, check_every):
             k = check_invariants(st)
             if k:
                 cnt[C_INTEGRITY_ERRORS] += 1
-                _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
+                _fail(st, i, ERR_INVARIANT + 16 * k, st.ctx[CTX_ERR_FRAME])
                 return STOP_INTEGRITY
     return 0
 
@@ -167,17 +166,17 @@ def replay_refs(st, refs, start, check_every, nxt):
     holds each reference's next-use index for policies that know the future, else is empty."""
     g = st.g
     limit = g[G_ADDR_LIMIT]
-    mm = g[G_LAST_MM]
+    mm = st.ctx[CTX_LAST_MM]
     n = len(refs)
     future = len(nxt) > 0
     for i in range(start, n):
         if future:
-            g[G_REF_NEXT] = nxt[i]
+            st.ctx[CTX_REF_NEXT] = nxt[i]
         r = np.int64(refs[i])
         addr = (r >> 1) << 12
         if addr >= limit or addr < 0:
             _fail(st, i, ERR_ADDR, -1)
-            g[G_ERR_A] = addr
+            st.ctx[CTX_ERR_A] = addr
             return STOP_BAD_EVENT, i
         if st.mm_pgd[mm] < 0:          # the process was OOM-killed: nothing left to run
             st.cnt[C_IGNORED_EVENTS] += n - i
@@ -200,7 +199,7 @@ def replay_chunk(st, ev, start, check_every, nxt):
     future = len(nxt) > 0 and not record
     for i in range(start, n):
         if future:
-            g[G_REF_NEXT] = nxt[i]
+            st.ctx[CTX_REF_NEXT] = nxt[i]
         elif record:
             nxt[i] = -1 - i          # not a reference (or not made): a key of its own
         op = ev[i]['op']
@@ -221,7 +220,7 @@ def replay_chunk(st, ev, start, check_every, nxt):
             if s > 0:
                 return s, i
             if record and s == 0:
-                nxt[i] = g[G_REF_KEY]
+                nxt[i] = st.ctx[CTX_REF_KEY]
             continue
 
         # ---- process and mapping events -------------------------------------------------
@@ -250,7 +249,7 @@ def replay_chunk(st, ev, start, check_every, nxt):
             length = (length + 4095) & ~np.int64(4095)
             if addr + length > limit or addr + length < addr:
                 _fail(st, i, ERR_ADDR, -1)
-                g[G_ERR_A] = addr + length - 1
+                st.ctx[CTX_ERR_A] = addr + length - 1
                 return STOP_BAD_EVENT, i
             if op == OP_MUNMAP:
                 sys_munmap(st, mm, addr, length)
@@ -264,10 +263,10 @@ def replay_chunk(st, ev, start, check_every, nxt):
             child = np.int64(ev[i]['arg'])
             if find_mm(st, child) >= 0:
                 _fail(st, i, ERR_PID, -1)
-                g[G_ERR_A] = child
+                st.ctx[CTX_ERR_A] = child
                 return STOP_BAD_EVENT, i
             do_fork(st, mm, child)
-            g[G_LAST_PID] = -1
+            st.ctx[CTX_LAST_PID] = -1
         elif op == OP_EXEC:
             do_exec(st, mm)
         elif op == OP_EXIT:
@@ -276,6 +275,6 @@ def replay_chunk(st, ev, start, check_every, nxt):
             k = check_invariants(st)
             if k:
                 cnt[C_INTEGRITY_ERRORS] += 1
-                _fail(st, i, ERR_INVARIANT + 16 * k, g[G_ERR_FRAME])
+                _fail(st, i, ERR_INVARIANT + 16 * k, st.ctx[CTX_ERR_FRAME])
                 return STOP_INTEGRITY, i
     return DONE, n

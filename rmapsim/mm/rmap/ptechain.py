@@ -1,11 +1,12 @@
-"""Reverse mapping by pte chains, as in LaHaise's 1997 page-centric kswapd (``../seed``).
+"""Reverse mapping by pte chains, as in LaHaise 1997 (``docs/reference/seed-lahaise-1997.txt``).
 
 Every pte that maps a page is linked into that page's chain: ``page_chain[frame]`` holds the
 first pte address and ``pt_next[pte]`` -- the slot of the parallel "next pte" page allocated
 beside each pte table -- holds the next one, -1 ending the list (the seed kept the list circular
 only for debugging and meant it to be NULL-terminated). Linking is O(1) at the head; unlinking
 walks the chain to find the predecessor, which is the cost Bill Irwin measured on long chains of
-shared pages (reference section 2.2); ``rmap_chain_steps`` counts those steps. Walks go by
+shared pages (docs/reference/linux-mm-history.md section 2.2); ``rmap_chain_steps`` counts those
+steps. Walks go by
 ``page_mapcount`` (the chain's length, an invariant check mode verifies), so the last pte's
 next link is not read: one random memory access fewer per page the clock examines.
 

@@ -20,7 +20,7 @@ have changed to use float"): a tie ``|T1| == p`` needs p integral.
 
 libCacheSim tests "B1 not empty" where the paper tests |T1| < c (the same with pages of one
 size) and guards an empty T2. The fault reclaims before ``page_added`` knows the page, so
-``reclaim`` looks up the identity of the reference being faulted (``g[G_REF_KEY]``): if it is a
+``reclaim`` looks up the identity of the reference being faulted (``ctx[CTX_REF_KEY]``): if it is a
 ghost, p adapts, the key leaves its list and the first page freed is REPLACE's, exactly the
 order of ``ARC_find`` then ``ARC_evict``; ``pol_g`` keeps the pending hit for ``page_added``. A
 page whose key differs from the reference's (a page-cache page in kernel mode) is found in
@@ -39,8 +39,8 @@ from numba.extending import intrinsic
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, CTX_REF_KEY, PG_lru
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_move_tail, page_key)
 
@@ -195,7 +195,7 @@ def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     pending = 0             # a ghost hit handled by this call (not by an earlier one)
     if st.pol_g[P_PENDING] == 0:
-        key = st.g[G_REF_KEY]
+        key = st.ctx[CTX_REF_KEY]
         node = key_node(st, key)
         if node >= st.g[G_NR_FRAMES]:
             pending = _adapt(st, node)

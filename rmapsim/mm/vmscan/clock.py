@@ -21,11 +21,12 @@ from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HAND, G_NR_FRAMES, PG_locked,
                                PG_lru, PG_referenced)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 
 NAME = "clock"
 KIND = "realistic"
-MODELS = "LaHaise 1997 page-centric kswapd (../seed); shrink_mmap's clock over mem_map"
+MODELS = ("LaHaise 1997 page-centric kswapd (docs/reference/seed-lahaise-1997.txt); "
+          "shrink_mmap's clock over mem_map")
 PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accessed bit (MMU); "
                           "0: new pages start unreferenced")}
 

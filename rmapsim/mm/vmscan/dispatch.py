@@ -11,7 +11,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import (G_PAGE_SERIAL, G_RECORD_KEYS, PG_anon, PG_lru, SC_KSWAPD,
                                SC_MAY_SWAP, SC_MAY_WRITEPAGE, SC_NR_RECLAIMED, SC_NR_SCANNED,
                                SC_NR_TO_RECLAIM, SC_ORDER)
-from rmapsim.mm.vmscan.common import release_page
+from rmapsim.mm.vmscan.shrink import release_page
 from rmapsim.mm.vmscan.hooks import (H_CHECK, H_INIT, H_PAGE_ACCESSED, H_PAGE_ADDED,
                                      H_PAGE_MIGRATED, H_PAGE_REMOVED, H_PRIVATE, H_RECLAIM)
 from rmapsim.mm.vmscan.nodes import ANON_KEY

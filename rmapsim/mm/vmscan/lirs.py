@@ -64,7 +64,7 @@ from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
                                G_NR_FRAMES, G_NR_FREE, PG_lru)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_del, list_move_tail, list_replace,
                                      page_key)

@@ -1,7 +1,8 @@
 """Linux 2.4.0's reclaim: Rik van Riel's aging with three queues (active, inactive_dirty,
 inactive_clean), fed by the old virtual scan of page tables.
 
-Reference sections 3.1 and 1.3, Linux 2.4.0 ``mm/vmscan.c``, ``mm/swap.c``. Lists (the head
+docs/reference/linux-mm-history.md sections 3.1 and 1.3, Linux 2.4.0 ``mm/vmscan.c``,
+``mm/swap.c``. Lists (the head
 of a list here is the kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTIVE_DIRTY``,
 ``INACTIVE_CLEAN``. Page age lives in ``page_age``; ``memory_pressure`` in ``pol_g[MP]``.
 Routines and the kernel functions they model:
@@ -74,8 +75,9 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, C_PAG
                                C_PAGES_SCANNED, C_PTES_VISITED, G_HIGH, G_MIN, G_NR_FRAMES,
                                G_NR_FREE, G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked,
                                PG_lru, PG_reserved, PG_swapcache)
-from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.swap import add_to_swap_cache, swap_writepage
+from rmapsim.mm.swapfile import get_swap_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
 from rmapsim.mm.vmscan.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY, MP, NEED,
                                              PAGE_AGE_START, PROGRESS, age_page_up,

@@ -1,7 +1,8 @@
 """Linux 2.6.20's reclaim (before the split LRU): one active and one inactive list, the
 mark_page_accessed state machine, rmap's page_referenced, and reclaim_mapped by swap_tendency.
 
-Reference section 3.3, Linux 2.6.20 ``mm/vmscan.c``, ``mm/swap.c``. Lists (head = the
+docs/reference/linux-mm-history.md section 3.3, Linux 2.6.20 ``mm/vmscan.c``, ``mm/swap.c``.
+Lists (head = the
 kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTIVE``; ``HOLD`` is the private list
 ``isolate_lru_pages`` moves a batch to. Policy globals: ``nr_scan_active`` and
 ``nr_scan_inactive`` (the zone's scan accumulators), ``prev_priority`` (kept as
@@ -28,7 +29,7 @@ functions they model:
 - ``shrink_inactive_list`` / ``shrink_page_list``: batches of ``SWAP_CLUSTER_MAX`` from the
   old end. Locked: kept. Referenced and ``page_mapping_inuse`` (mapped, in the swap cache, or
   its file mmapped by anyone): activated. Referenced and dirty: kept. Otherwise
-  ``common.shrink_page`` (``add_to_swap``, ``try_to_unmap``, ``pageout``, ``remove_mapping``);
+  ``shrink.shrink_page`` (``add_to_swap``, ``try_to_unmap``, ``pageout``, ``remove_mapping``);
   a page it cannot take (swap full) is activated.
 - ``reclaim(nr)``: ``balance_pgdat`` / ``try_to_free_pages``: priority ``DEF_PRIORITY`` (12)
   down to 0, ``shrink_zone`` at each, until ``min(nr, SWAP_CLUSTER_MAX)`` pages are freed;
@@ -58,7 +59,7 @@ from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, G_NR_FRAMES, G_NR_MAPPED, G_SWAP_SIZE,
                                G_SWAP_UNBOUNDED, PG_active, PG_anon, PG_dirty, PG_locked, PG_lru,
                                PG_referenced, PG_swapcache)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
 
 NAME = "lists-2.6"

@@ -7,7 +7,8 @@ Pages of each type (anon = 0, file = 1) are on one list per generation: list
 and ``min_seq[type]`` (oldest) are in ``pol_g``; ``MIN_NR_GENS`` = 2, ``MAX_NR_GENS`` = 4,
 ``MAX_NR_TIERS`` = 4, ``MIN_LRU_BATCH`` = 64 (``BITS_PER_LONG``), ``MAX_LRU_BATCH`` = 4096; at
 boot ``max_seq = MIN_NR_GENS + 1`` and ``min_seq = 0`` (``lru_gen_init_lruvec``). The head of a
-list here is the kernel's list tail (``lru_to_folio``, the old end). Reference section 3.6.
+list here is the kernel's list tail (``lru_to_folio``, the old end).
+See docs/reference/linux-mm-history.md section 3.6.
 Routines and the kernel functions they model:
 
 - ``page_added`` -> ``folio_add_lru`` + ``lru_gen_add_folio``: every page here enters by a fault,
@@ -37,7 +38,7 @@ Routines and the kernel functions they model:
   up to ``MIN_LRU_BATCH`` (``MAX_LRU_BATCH`` scanned at most): one found referenced through rmap
   (``folio_referenced``, accessed bits cleared) goes back to ``max_seq`` (the rejected-folio
   path that re-adds it active), as does one that cannot be freed (swap full); the others are
-  freed (``common.shrink_page``) and leave a shadow entry (``lru_gen_eviction``: the
+  freed (``shrink.shrink_page``) and leave a shadow entry (``lru_gen_eviction``: the
   ``min_seq`` of their type and their ``PG_workingset``), counted in ``evicted[type][tier]``.
 - Tiers: tier = ``order_base_2(refs + 1)`` (``lru_tier_from_refs``) with ``refs`` the accesses
   through file descriptors beyond the first plus ``PG_workingset`` (``folio_lru_refs``).
@@ -86,7 +87,7 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, C_PAGES_FREED, C_P
                                C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_PTRS,
                                G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
                                PG_lru, PG_referenced)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_head, list_add_tail, list_del, page_is_file,
                                      page_key)

@@ -22,7 +22,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.layout import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, G_REF_KEY,
+from rmapsim.mm.layout import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, CTX_REF_KEY,
                                NR_POLICY_GLOBALS, PG_anon)
 
 # The reclaim policy's view: nodes 0..frames-1 are the frames, the rest are ghosts (pages no
@@ -59,7 +59,7 @@ def ref_key(mm, addr):
 @kernel(inline="always")
 def page_key(st, frame):
     if st.page_flags[frame] & PG_anon:
-        return st.g[G_REF_KEY]
+        return st.ctx[CTX_REF_KEY]
     return pc_key(st.page_mapping[frame], st.page_index[frame])
 
 

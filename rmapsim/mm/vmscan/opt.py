@@ -1,7 +1,7 @@
 """Belady's MIN (OPT): reclaim the page whose next reference is furthest in the future.
 
 A reference policy that knows the future: before the replay, ``sim/future.py`` gives every
-reference the index of the next reference to the same page (``g[G_REF_NEXT]``, -1 for none),
+reference the index of the next reference to the same page (``st.ctx[CTX_REF_NEXT]``, -1 for none),
 and each page carries the value of its latest reference in ``node_val``. The resident pages
 sit in an indexed max-heap on it, so a reference costs O(log frames). With the faulting page
 always loaded this is the floor on misses for a given memory size (Belady 1966; Mattson et al.
@@ -18,8 +18,8 @@ import numpy as np
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_REF_NEXT, PG_lru
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, CTX_REF_NEXT, PG_lru
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import HEAP_N, heap_fix, heap_push, heap_remove
 
 NAME = "opt"
@@ -33,7 +33,7 @@ NEVER = np.int64(1) << 62
 
 @kernel(inline="always")
 def _next(st):
-    n = st.g[G_REF_NEXT]
+    n = st.ctx[CTX_REF_NEXT]
     return NEVER if n < 0 else n
 
 

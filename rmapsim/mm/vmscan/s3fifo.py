@@ -18,7 +18,7 @@ small queue is full and nothing was ever evicted). With c frames:
 The ghost check happens before eviction in libCacheSim (``S3FIFO_find`` removes the key from G,
 then ``cache_get_base`` evicts, then inserts). Here the fault reclaims before ``page_added`` knows
 the page, so ``reclaim`` looks up the identity of the reference being faulted
-(``g[G_REF_KEY]``): if it is a ghost it leaves G at once and the pending hit is kept in
+(``st.ctx[CTX_REF_KEY]``): if it is a ghost it leaves G at once and the pending hit is kept in
 ``pol_g`` for ``page_added``; a page whose key differs from the reference's (a page-cache page)
 is checked in ``page_added`` instead, after eviction.
 
@@ -33,8 +33,8 @@ of its queue with its count; one eviction gives up after 4 (|S| + |M|) + 4 steps
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_REF_KEY, PG_lru
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_NR_FRAMES, CTX_REF_KEY, PG_lru
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_move_tail, page_key)
 
@@ -164,7 +164,7 @@ def _evict_one(st, budget):
 def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     # the ghost check of the page being faulted comes before eviction (S3FIFO_find)
-    key = st.g[G_REF_KEY]
+    key = st.ctx[CTX_REF_KEY]
     node = key_node(st, key)
     if node >= st.g[G_NR_FRAMES]:
         ghost_free(st, node)

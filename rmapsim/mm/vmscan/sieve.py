@@ -23,7 +23,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_add_tail, list_del
 
 QUEUE = 0

@@ -5,7 +5,8 @@ Four lists, inactive/active x anon/file, numbered as the kernel's ``enum lru_lis
 (``LRU_INACTIVE_ANON`` 0, ``LRU_ACTIVE_ANON`` 1, ``LRU_INACTIVE_FILE`` 2, ``LRU_ACTIVE_FILE`` 3),
 and a fifth list of shadow entries. The head of a list here is the kernel's list tail, the old
 end that ``lru_to_page`` takes from; ``list_add_tail`` here is the kernel's ``list_add`` (young
-end). Reference section 3.4-3.5. Routines and the kernel functions they model:
+end). See docs/reference/linux-mm-history.md sections 3.4-3.5. Routines and the kernel
+functions they model:
 
 - ``page_added`` -> ``lru_cache_add_*``: a freshly faulted anonymous page (and a COW copy) goes on
   the active anon list (``lru_cache_add_active_or_unevictable`` in ``do_anonymous_page``), a page
@@ -36,7 +37,7 @@ end). Reference section 3.4-3.5. Routines and the kernel functions they model:
 - ``shrink_inactive_list`` / ``shrink_page_list``: a page referenced (accessed bit of any pte, or
   ``PG_referenced``) whose mapping is in use (``page_mapping_inuse``: mapped, in the swap cache, or
   of a file some vma maps) is activated and counted rotated; otherwise it is freed
-  (``common.shrink_page``); one that cannot be (swap full) is activated if anonymous
+  (``shrink.shrink_page``); one that cannot be (swap full) is activated if anonymous
   (``add_to_swap`` failed -> ``activate_locked``) and put back otherwise.
 - ``workingset_eviction``: a page-cache page freed by reclaim bumps ``inactive_age`` and leaves a
   shadow entry (a ghost node, ``node_val`` = the counter after the bump) in its page-cache slot.
@@ -75,7 +76,7 @@ from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.layout import (C_PAGES_FREED, C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_HIGH,
                                G_NR_FRAMES, G_NR_FREE, G_SWAP_FREE, G_SWAP_UNBOUNDED, PG_active,
                                PG_anon, PG_locked, PG_lru, PG_referenced, PG_swapcache)
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (ghost_free, ghost_new, key_node, list_add_tail, list_del,
                                      page_is_file)
 

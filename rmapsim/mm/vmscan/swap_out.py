@@ -20,7 +20,7 @@ Helpers here:
 - ``free_if_unused`` / ``release_cache_page``: the last reference went (2.0 ``free_page`` /
   2.2 ``__free_page``), or an unmapped page-cache or swap-cache page is dropped from its cache
   (``page_unuse``, ``shrink_mmap``'s ``remove_inode_page`` / ``delete_from_swap_cache``), going
-  through ``common.shrink_page`` so a dirty page is written first.
+  through ``shrink.shrink_page`` so a dirty page is written first.
 """
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED
@@ -29,8 +29,8 @@ from rmapsim.mm.rmap import page_remove_rmap
 from rmapsim.mm.mmap import find_vma
 from rmapsim.mm.pgtable import next_leaf, pt_index, ptep_to_address
 from rmapsim.mm.layout import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
-from rmapsim.mm.swap import swap_duplicate
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.swapfile import swap_duplicate
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 
 # try_to_swap_out results (2.0: 1 = a page was freed, other nonzero = rss dropped on a page
 # that someone else still holds; the scan of that process stops at either)

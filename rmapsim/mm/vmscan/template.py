@@ -8,7 +8,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, PAGE_FREED, PG_lru,
                                SC_NR_TO_RECLAIM)
 from rmapsim.mm.rmap import page_referenced
-from rmapsim.mm.vmscan.common import reclaimed, shrink_page
+from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import list_add_tail, list_del, list_move_tail
 
 NAME = "second-chance"

@@ -1,6 +1,6 @@
 """Linux 2.0's kswapd: per-page ages, a virtual scan of one process at a time, and shrink_mmap.
 
-The reclaim LaHaise's page-centric kswapd replaced (reference section 1.1, Linux 2.0.40
+The reclaim LaHaise's kswapd replaced (docs/reference/linux-mm-history.md section 1.1, Linux 2.0.40
 ``mm/vmscan.c``, ``mm/filemap.c``, ``mm/swap.c``, ``include/linux/swapctl.h``). Routines and the
 kernel functions they model:
 
@@ -73,7 +73,8 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAG
                                G_N_MM, G_ZERO_FRAME, PG_anon, PG_dirty, PG_locked, PG_lru,
                                PG_referenced, PG_reserved, PG_swapcache)
 from rmapsim.mm.filemap import writepage
-from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page, swap_writepage
+from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, swap_writepage
+from rmapsim.mm.swapfile import get_swap_page
 from rmapsim.mm.vmscan.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_pte,
                                         next_swap_pte, free_if_unused, put_swap_entry,
                                         release_cache_page)

@@ -1,7 +1,7 @@
 """Linux 2.2's kswapd: two-stage reclaim -- the virtual scan of the largest process moves pages
 out of its page tables, and the clock over mem_map frees what nobody maps any more.
 
-The reclaim LaHaise's page-centric kswapd replaced, in its 2.2 form (reference section 1.2,
+The reclaim the seed replaced, in its 2.2 form (docs/reference/linux-mm-history.md section 1.2,
 Linux 2.2.1 ``mm/vmscan.c``, ``mm/filemap.c``, ``mm/swap.c``). Routines and the kernel
 functions they model:
 
@@ -65,7 +65,8 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAG
                                C_PTES_VISITED, G_HAND, G_NR_FRAMES, G_NR_MM, G_N_MM, G_ZERO_FRAME,
                                PG_anon, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_reserved,
                                PG_swapcache)
-from rmapsim.mm.swap import add_to_swap_cache, get_swap_page, swap_writepage
+from rmapsim.mm.swap import add_to_swap_cache, swap_writepage
+from rmapsim.mm.swapfile import get_swap_page
 from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry, release_cache_page)
 

@@ -18,8 +18,8 @@ from rmapsim.mm.rmap import page_test_dirty, try_to_unmap
 from rmapsim.mm.layout import (C_PAGES_FREED, C_SWAP_OUTS, G_CHECK, G_LAST_FREED, G_N_SHMSWAP,
                                G_SHMSWAP_COUNT, PG_anon, PG_dirty, PG_locked, PG_reserved,
                                PG_swapcache)
-from rmapsim.mm.swap import (add_to_swap_cache, delete_from_swap_cache, get_swap_page,
-                             swap_writepage)
+from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, swap_writepage
+from rmapsim.mm.swapfile import get_swap_page
 
 
 @kernel

@@ -1,29 +1,29 @@
-"""Process lifecycle: a new mm, fork, exec, exit and mmap (kernel/fork.c, fs/exec.c,
-kernel/exit.c, mm/mmap.c do_mmap).
+"""Process lifecycle: a new mm, fork, exec and exit (kernel/fork.c, fs/exec.c, kernel/exit.c),
+and the bare trace's one process.
 
 ``dup_mmap``/``copy_page_range`` copy the parent's vmas and every populated pte: a private
 writable page becomes copy-on-write in both (the pte write-protected), a shared one stays
 writable; each copied pte is linked into its page's chain and each swap entry gains a swap_map
-count. This is the fork cost that made pte-chain rmap controversial (reference section 2.2).
+count. This is the fork cost that made pte-chain rmap controversial
+(docs/reference/linux-mm-history.md section 2.2).
 
 Functions that allocate can trigger reclaim and the OOM killer; they return False when the
 process they work for was killed meanwhile.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.filemap import obj_slot, shm_obj_new
 from rmapsim.mm.hashtab import ht_get, ht_put
 from rmapsim.mm.memory import alloc_table_frame, pte_alloc
-from rmapsim.mm.mmap import do_munmap, exit_mmap, vma_link
+from rmapsim.mm.mmap import do_mmap, exit_mmap, vma_link
 from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
 from rmapsim.mm.rmap import page_add_rmap, rmap_vma_fork
-from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, C_MUNMAPS, G_ADDR_LIMIT,
-                               G_LAST_MM, G_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
+from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, G_ADDR_LIMIT,
+                               CTX_LAST_MM, CTX_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
                                G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
-                               _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_FILE, VM_NOZEROPAGE,
-                               VM_SHARED, VM_WRITE)
-from rmapsim.mm.swap import swap_duplicate
-from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
+                               _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_NOZEROPAGE,
+                               VM_SHARED)
+from rmapsim.mm.swapfile import swap_duplicate
+from rmapsim.trace.events import PROT_WRITE
 
 # mm_struct per process, a free-slot stack of them, and the pid -> mm hash table.
 FIELDS = (
@@ -157,35 +157,8 @@ def do_exec(st, mm):
     pid = st.mm_pid[mm]
     st.cnt[C_EXECS] += 1
     exit_mmap(st, mm)
-    st.g[G_LAST_PID] = -1
+    st.ctx[CTX_LAST_PID] = -1
     return mm_new(st, pid)
-
-
-@kernel
-def do_mmap(st, mm, addr, length, mflags, fid, pgoff, extra_vm_flags):
-    """Map [addr, addr+length) with MAP_FIXED semantics: what was there is unmapped first."""
-    st.cnt[C_MMAPS] += 1
-    end = addr + length
-    do_munmap(st, mm, addr, end)
-    vf = extra_vm_flags
-    if mflags & PROT_WRITE:
-        vf |= VM_WRITE
-    if mflags & MAP_SHARED:
-        vf |= VM_SHARED
-    obj = -1
-    if mflags & MAP_FILE:
-        vf |= VM_FILE
-        obj = obj_slot(st, fid)
-    elif mflags & MAP_SHARED:
-        obj = shm_obj_new(st)
-    vma_link(st, mm, addr, end, vf, obj, pgoff)
-    st.mm_mmap_cache[mm] = -1
-
-
-@kernel
-def sys_munmap(st, mm, addr, length):
-    st.cnt[C_MUNMAPS] += 1
-    do_munmap(st, mm, addr, addr + length)
 
 
 @kernel
@@ -196,5 +169,5 @@ def setup_bare(st):
     mm = mm_new(st, 0)
     do_mmap(st, mm, 0, st.g[G_ADDR_LIMIT], PROT_WRITE, 0, 0, VM_NOZEROPAGE)
     st.cnt[C_MMAPS] -= 1
-    st.g[G_LAST_MM] = mm
+    st.ctx[CTX_LAST_MM] = mm
     return mm
