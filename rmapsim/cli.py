@@ -189,7 +189,7 @@ def cmd_policies(a) -> int:
     if a.template:
         from pathlib import Path
 
-        from rmapsim.mm.vmscan import template
+        from rmapsim.mm.vmscan.policies import template
         sys.stdout.write(Path(template.__file__).read_text())
         return 0
     print("realistic: sees what a kernel sees (accessed/dirty bits, page flags, faults); "

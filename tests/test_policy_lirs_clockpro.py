@@ -20,7 +20,7 @@ import rmapsim
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.state import COUNTERS, DONE, CTX_LAST_MM, G_NR_FRAMES, G_NR_FREE, as_struct, grow
-from rmapsim.mm.vmscan import clockpro, lirs
+from rmapsim.mm.vmscan.policies import clockpro, lirs
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.sim.api import NO_FUTURE, boot
 from rmapsim.sim.replay import replay_refs

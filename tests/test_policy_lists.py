@@ -14,7 +14,8 @@ from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.fork import do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, PG_active,
                                PG_dirty, PG_referenced, PG_swapcache)
-from rmapsim.mm.vmscan import POLICIES, lists24 as L4, lists24_aging as AG, lists26 as L6
+from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.policies import lists24 as L4, lists24_aging as AG, lists26 as L6
 from rmapsim.sim.api import boot
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE
 

@@ -15,7 +15,8 @@ from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.fork import do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_FREE_TOP,
                                CTX_REF_KEY, PG_active, PG_lru)
-from rmapsim.mm.vmscan import POLICIES, mglru, splitlru
+from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.policies import mglru, splitlru
 from rmapsim.mm.vmscan.dispatch import reclaim as policy_reclaim
 from rmapsim.mm.vmscan.nodes import ref_key
 from rmapsim.sim.api import boot

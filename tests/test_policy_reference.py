@@ -25,7 +25,8 @@ from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, G_NR_FRAMES, STOP_BAD_EVENT, STOP_INTEGRITY,
                               _PAGE_PRESENT, PG_lru, as_struct, grow)
-from rmapsim.mm.vmscan import POLICIES, arc, s3fifo, sieve
+from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.policies import arc, s3fifo, sieve
 from rmapsim.mm.vmscan.nodes import key_node
 from rmapsim.sim.api import NO_FUTURE, boot
 from rmapsim.sim.replay import replay_chunk, replay_refs

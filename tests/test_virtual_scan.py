@@ -18,7 +18,8 @@ from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.fork import do_fork, do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, G_HAND,
                                PG_referenced, PG_swapcache)
-from rmapsim.mm.vmscan import POLICIES, virtual20, virtual22
+from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.policies import virtual20, virtual22
 from rmapsim.sim.api import boot
 from rmapsim.trace import from_pages, open_trace
 from rmapsim.trace.events import MAP_FILE, MAP_SHARED, PROT_WRITE

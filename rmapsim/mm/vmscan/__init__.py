@@ -33,10 +33,10 @@ BUILT_IN = ("clock", "fifo", "virtual20", "virtual22", "lists24", "lists26", "sp
 _REGISTRY = {}
 
 
-def policies():
+def registry():
     """The built-in policies by NAME, in registry order (each with its ID set)."""
     if not _REGISTRY:
-        for i, mod in enumerate(importlib.import_module(f"rmapsim.mm.vmscan.{m}")
+        for i, mod in enumerate(importlib.import_module(f"rmapsim.mm.vmscan.policies.{m}")
                                 for m in BUILT_IN):
             mod.ID = i
             _REGISTRY[mod.NAME] = mod
@@ -45,7 +45,7 @@ def policies():
 
 def __getattr__(name):
     if name == "POLICIES":      # ``from rmapsim.mm.vmscan import POLICIES``
-        return policies()
+        return registry()
     raise AttributeError(name)
 
 KINDS = ("realistic", "reference")
@@ -130,10 +130,10 @@ def get_policy(name):
         return name
     if isinstance(name, os.PathLike) or (isinstance(name, str) and name.endswith(".py")):
         return load_policy_file(name)
-    if name not in policies():
-        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(policies())}; or a "
+    if name not in registry():
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(registry())}; or a "
                           f"policy file, ./mine.py)")
-    return policies()[name]
+    return registry()[name]
 
 
 def policy_params(module, given):

@@ -7,7 +7,7 @@ mode on a single-process trace it gives exactly the misses of libCacheSim's LRU.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.vmscan.fifo import QUEUE, page_added, page_removed, reclaim  # noqa: F401
+from rmapsim.mm.vmscan.policies.fifo import QUEUE, page_added, page_removed, reclaim  # noqa: F401
 from rmapsim.mm.vmscan.nodes import list_move_tail
 
 NAME = "lru"

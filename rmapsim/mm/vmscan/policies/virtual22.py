@@ -67,7 +67,7 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAG
                                PG_swapcache)
 from rmapsim.mm.swap import add_to_swap_cache, swap_writepage
 from rmapsim.mm.swapfile import get_swap_page
-from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
+from rmapsim.mm.vmscan.policies.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry, release_cache_page)
 
 NAME = "virtual-2.2"

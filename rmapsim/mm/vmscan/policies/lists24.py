@@ -79,11 +79,12 @@ from rmapsim.mm.swap import add_to_swap_cache, swap_writepage
 from rmapsim.mm.swapfile import get_swap_page
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
-from rmapsim.mm.vmscan.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY, MP, NEED,
-                                             PAGE_AGE_START, PROGRESS, age_page_up,
-                                             deactivate_page, left_swap_cache, lru_cache_add,
-                                             progress, test_clear_referenced)
-from rmapsim.mm.vmscan.swap_out import (drop_pte, free_if_unused, next_swap_pte,
+from rmapsim.mm.vmscan.policies.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY, MP,
+                                                      NEED, PAGE_AGE_START, PROGRESS, age_page_up,
+                                                      deactivate_page, left_swap_cache,
+                                                      lru_cache_add, progress,
+                                                      test_clear_referenced)
+from rmapsim.mm.vmscan.policies.swap_out import (drop_pte, free_if_unused, next_swap_pte,
                                         put_swap_entry)
 
 NAME = "lists-2.4"

@@ -75,7 +75,7 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, C_PAGES_FREED, C_PAG
 from rmapsim.mm.filemap import writepage
 from rmapsim.mm.swap import add_to_swap_cache, delete_from_swap_cache, swap_writepage
 from rmapsim.mm.swapfile import get_swap_page
-from rmapsim.mm.vmscan.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_pte,
+from rmapsim.mm.vmscan.policies.swap_out import (TSO_FREED, TSO_NONE, TSO_UNMAPPED, drop_pte,
                                         next_swap_pte, free_if_unused, put_swap_entry,
                                         release_cache_page)
 
