@@ -77,6 +77,7 @@ USES = ("rmapsim.mm.rmap.ptechain",)
 
 @kernel
 def init(st):
+    ptechain.init(st)
     st.g[{base}] = 1000
 
 
@@ -175,6 +176,9 @@ def test_the_design_owns_the_page_table_order(tmp_path):
     assert flat.violation is None
     leaf_tables = 4                                  # two mms, two distant regions each
     assert seed["pagetable_pages_peak"] - flat["pagetable_pages_peak"] == leaf_tables
+    # the next-pte pages are the seed design's metadata, beside a pointer per struct page
+    assert flat["rmap_bytes_peak"] == 8 * 512
+    assert seed["rmap_bytes_peak"] == 8 * 512 + 4096 * leaf_tables
     assert seed["faults"] == flat["faults"] and seed["pages_freed"] == flat["pages_freed"] == 0
 
 

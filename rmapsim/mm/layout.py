@@ -155,7 +155,7 @@ COUNTERS = (
     "kswapd_swap_outs", "kswapd_writebacks", "direct_pages_scanned", "direct_ptes_visited",
     "direct_swap_outs", "direct_writebacks", "forks", "execs", "exits", "mmaps", "munmaps",
     "pagetable_pages", "pagetable_pages_peak", "swap_full", "nfs_reads", "nfs_writes",
-    "ignored_events", "wp_reuse_faults", "reclaim_failures",
+    "ignored_events", "wp_reuse_faults", "reclaim_failures", "rmap_bytes", "rmap_bytes_peak",
 )
 C_REFERENCES = 0
 C_READS = 1
@@ -203,6 +203,8 @@ C_NFS_WRITES = 42
 C_IGNORED_EVENTS = 43
 C_WP_REUSE_FAULTS = 44
 C_RECLAIM_FAILURES = 45
+C_RMAP_BYTES = 46         # bytes of reverse-mapping metadata now (the design's: rmap/ops.py)
+C_RMAP_BYTES_PEAK = 47
 N_COUNTERS = len(COUNTERS)
 
 # ---- replay status codes -----------------------------------------------------------------------

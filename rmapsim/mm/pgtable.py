@@ -22,7 +22,8 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (_PAGE_PRESENT, G_BITS, G_LEVELS, G_PTE_TABLE_ORDER, G_PTRS,
                                G_TBL_FREE_TOP,
-                               C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, G_NR_TABLES)
+                               C_PAGETABLE_PAGES, C_PAGETABLE_PAGES_PEAK, C_RMAP_BYTES,
+                               C_RMAP_BYTES_PEAK, G_NR_TABLES)
 
 # The page-table pool: table t holds entries t*PTRS .. t*PTRS+PTRS-1 of ``pt`` (and the oracle's
 # token of each pte in ``pt_tok``); a free-slot stack ``tbl_free`` below g[G_TBL_FREE_TOP].
@@ -84,6 +85,10 @@ def table_take(st, mm, level, base, parent_entry, frame):
     if frame >= 0:                     # MM_PGTABLES: RAM the tables cost (the OOM badness)
         st.mm_pgtables[mm] += pages
     st.cnt[C_PAGETABLE_PAGES] += pages
+    # the pages beyond the ptes (the seed's next-pte page) are the rmap design's metadata
+    st.cnt[C_RMAP_BYTES] += (pages - 1) * 4096
+    if st.cnt[C_RMAP_BYTES] > st.cnt[C_RMAP_BYTES_PEAK]:
+        st.cnt[C_RMAP_BYTES_PEAK] = st.cnt[C_RMAP_BYTES]
     if st.cnt[C_PAGETABLE_PAGES] > st.cnt[C_PAGETABLE_PAGES_PEAK]:
         st.cnt[C_PAGETABLE_PAGES_PEAK] = st.cnt[C_PAGETABLE_PAGES]
     return slot
@@ -101,6 +106,7 @@ def table_release(st, slot):
         st.tbl_used[pe // ptrs] -= 1
     pages = table_pages(st, slot)
     st.cnt[C_PAGETABLE_PAGES] -= pages
+    st.cnt[C_RMAP_BYTES] -= (pages - 1) * 4096
     if st.tbl_frame[slot] >= 0:
         st.mm_pgtables[st.tbl_mm[slot]] -= pages
     st.tbl_mm[slot] = -1

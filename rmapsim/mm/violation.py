@@ -25,6 +25,7 @@ VIOLATIONS = {
     15: "pte {a} is on two rmap chains or twice on one",
     16: "process mm {a}: swap-entry count {b} differs from its ptes holding swap entries",
     17: "pages mapped: counted {a}, found {b}",
+    18: "reverse-mapping metadata: counted {a} bytes, the design's structures hold {b}",
 }
 
 

@@ -12,10 +12,21 @@ Linux's ``page_check_address`` / ``page_vma_mapped_walk`` does.
 from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PTE_MIGRATION,
-                               _PTE_SWAP, C_PTES_VISITED, G_PTRS, PG_dirty, PG_swapcache,
+                               _PTE_SWAP, C_PTES_VISITED, C_RMAP_BYTES, C_RMAP_BYTES_PEAK,
+                               G_PTRS, PG_dirty, PG_swapcache,
                                PTE_FLAGS_MASK, RMAP_MIGRATE, RMAP_REFERENCED,
                                RMAP_REMOVE_MIGRATION, RMAP_TEST_DIRTY, RMAP_UNMAP)
 from rmapsim.mm.pgtable import ptep_to_mm
+
+
+@kernel(inline="always")
+def rmap_bytes_add(st, n):
+    """A design's metadata grew (or shrank, n < 0) by n bytes: what each design costs in
+    memory, the trade of docs/reference/linux-mm-history.md section 2. The extra pages of a
+    leaf page table whose order the design raised are counted by ``pgtable.table_take``."""
+    st.cnt[C_RMAP_BYTES] += n
+    if st.cnt[C_RMAP_BYTES] > st.cnt[C_RMAP_BYTES_PEAK]:
+        st.cnt[C_RMAP_BYTES_PEAK] = st.cnt[C_RMAP_BYTES]
 
 
 @kernel(inline="always")

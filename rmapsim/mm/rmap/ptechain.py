@@ -19,10 +19,10 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_PT, PG_lru,
-                               RMAP_UNMAP)
+from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES,
+                               G_N_PT, G_N_TBL, G_PTE_TABLE_ORDER, PG_lru, RMAP_UNMAP)
 from rmapsim.mm.violation import bad as _bad
-from rmapsim.mm.rmap.ops import rmap_one
+from rmapsim.mm.rmap.ops import rmap_bytes_add, rmap_one
 
 NAME = "pte-chain"
 MODELS = "LaHaise 1997: each pte of a page chained through a parallel next-pte page"
@@ -36,6 +36,13 @@ FIELDS = (
     ("page_chain", "int64", "frames", -1, None),
     ("pt_next", "int64", "tables * ptrs", -1, "tables"),
 )
+
+
+@kernel
+def init(st):
+    """The chain's head in every struct page: one pointer per frame (2.5 put it in a union
+    with the direct pointer). The next-pte pages are counted as tables are taken."""
+    rmap_bytes_add(st, 8 * st.g[G_NR_FRAMES])
 
 
 @kernel
@@ -98,7 +105,14 @@ def page_moved(st, old, new):
 @kernel
 def check(st):
     """Each page's chain: as long as its mapcount, every pte on it mapping the page, no pte on
-    two chains; a page off the reclaim lists (free, a page table) has no chain."""
+    two chains; a page off the reclaim lists (free, a page table) has no chain; the metadata
+    bytes are the heads and the next-pte page of each leaf table."""
+    held = 8 * st.g[G_NR_FRAMES]
+    for t in range(st.g[G_N_TBL]):
+        if st.tbl_mm[t] >= 0 and st.tbl_level[t] == 0:
+            held += 4096 * ((1 << st.g[G_PTE_TABLE_ORDER]) - 1)
+    if st.cnt[C_RMAP_BYTES] != held:
+        return _bad(st, 18, -1, st.cnt[C_RMAP_BYTES], held)
     seen = np.zeros(st.g[G_N_PT], np.int8)
     for f in range(st.g[G_NR_FRAMES]):
         if not (st.page_flags[f] & PG_lru):
