@@ -4,7 +4,7 @@ CLOCK-Pro measured against libCacheSim's ClockPro (which differs from the paper:
 clockpro module docstring).
 
 Hand-worked runs boot a cache-mode machine and replay one reference at a time
-(``Stepper``); the state is read from the policy's node lists and ``pol_g``.
+(``Stepper``); the state is read from the policy's node lists and its ``FIELDS`` (``ps``).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import rmapsim
 from rmapsim.mm.debug import check_invariants
 from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.state import COUNTERS, DONE, CTX_LAST_MM, G_NR_FRAMES, G_NR_FREE, as_struct, grow
+from rmapsim.mm.vmscan.hooks import bound_of
 from rmapsim.mm.vmscan.policies import clockpro, lirs
 from rmapsim.mm.vmscan.nodes import ANON_KEY
 from rmapsim.sim.api import NO_FUTURE, boot
@@ -46,6 +47,7 @@ class Stepper:
         _, _, _, self.st, self.s = boot(policy=policy, params=params, frames=frames,
                                         cache_mode=True, check=check)
         setup_bare(self.s)
+        self.ps = bound_of(self.st).ps          # the policy's FIELDS
 
     def refs(self, refs):
         refs = np.asarray(refs, dtype=np.uint64)
@@ -100,17 +102,16 @@ class Stepper:
 
 def lirs_state(m: Stepper):
     """(S bottom->top as 'pL' LIR, 'pH' resident HIR, 'pN' non-resident, 'pP' phantom; Q front->end)."""
-    pg = m.st.pol_g
     s = []
     for n in m.walk(lirs.S):
         v = int(m.st.node_val[n])
         tag = "N" if m.ghost(n) and v >= 0 else "P" if v == lirs.PHANTOM else "L" if v == lirs.LIR else "H"
         s.append(f"{m.page(n)}{tag}")
-    q, n = [], int(pg[lirs.Q_H])
+    q, n = [], int(m.ps.cl_head[lirs.Q])
     while n >= 0:
         q.append(m.page(n))
         n = int(m.st.node_val2[n]) - 1
-    assert len(q) == pg[lirs.Q_H + 2]
+    assert len(q) == m.ps.cl_len[lirs.Q]
     return " ".join(s), q
 
 
@@ -159,12 +160,12 @@ def test_lirs_uncounted_page_the_one_divergence():
     hits = [m.ref(p) for p in seq[:7]]
     assert hits == [False] * 4 + [True] * 3
     assert lirs_state(m) == ("2L 4P", [1])
-    assert m.st.pol_g[lirs.P_PENDING] == m.node(4) and not m.ghost(m.node(4))
+    assert m.ps.pending[0] == m.node(4) and not m.ghost(m.node(4))
     assert not m.ref(5)                      # 4 leaves memory now, its S entry a phantom
     assert lirs_state(m) == ("2L 4P 5L", [1])
     assert m.ghost(m.node(4))
     assert not m.ref(4)
-    assert m.st.pol_g[lirs.P_PHANTOM_MISSES] == 1
+    assert m.ps.phantom_misses[0] == 1
     assert lirs_state(m) == ("5L 4L", [2])
     if lcs is not None:
         assert lcs_hits("LIRS", seq, 3) == hits + [False, True]
@@ -182,7 +183,7 @@ def lcs_hits(algorithm, seq, size, **kw):
 
 
 # cloudPhysicsIO: the extra misses are exactly the references to an uncounted page after it
-# left memory (counted by pol_g[P_PHANTOM_MISSES]); only at L_hirs = 1 (under 200 frames)
+# left memory (counted by phantom_misses); only at L_hirs = 1 (under 200 frames)
 CLOUD_PHANTOM = {20: 4, 50: 1}
 
 
@@ -200,7 +201,7 @@ def _lirs_rows():
 def test_lirs_agrees_with_libcachesim_cloudphysics(frames, misses):
     m = Stepper("lirs", frames, check=False)
     got = m.file(CLOUD_OG)
-    extra = int(m.st.pol_g[lirs.P_PHANTOM_MISSES])
+    extra = int(m.ps.phantom_misses[0])
     assert got - misses == extra == CLOUD_PHANTOM.get(frames, 0)
 
 
@@ -239,7 +240,7 @@ def test_lirs_agrees_with_libcachesim_page_traces(rel, frames, extra):
     pages, _ = load_page_trace(rel)
     m = Stepper("lirs", frames, check=False)
     got = m.trace(pages)
-    assert got - _fault_csv()[(rel, frames)] == int(m.st.pol_g[lirs.P_PHANTOM_MISSES]) == extra
+    assert got - _fault_csv()[(rel, frames)] == int(m.ps.phantom_misses[0]) == extra
 
 
 @pytest.mark.skipif(lcs is None, reason="libcachesim not installed")
@@ -262,7 +263,7 @@ def cp_state(m: Stepper):
         v = int(m.st.node_val[n])
         tag = "N" if m.ghost(n) else {clockpro.HOT: "H", clockpro.COLD: "C", clockpro.COLD_TEST: "T"}[v]
         out.append(f"{m.page(n)}{tag}")
-    return " ".join(out), int(m.st.pol_g[clockpro.P_MC])
+    return " ".join(out), int(m.ps.m_c[0])
 
 
 def test_clockpro_test_period_ghost_refault_turns_hot():
@@ -276,7 +277,7 @@ def test_clockpro_test_period_ghost_refault_turns_hot():
     assert cp_state(m) == ("1N 2T 3T 4T 5T", 2)
     assert not m.ref(1)                                # 2 goes; 1 refaults in its test period
     assert cp_state(m) == ("2N 3T 4T 5T 1H", 3)
-    assert m.st.pol_g[clockpro.P_PROMOTED] == 1
+    assert m.ps.promoted[0] == 1
 
 
 def test_clockpro_referenced_cold_page_hot_hand_and_test_expiry():
@@ -294,8 +295,8 @@ def test_clockpro_referenced_cold_page_hot_hand_and_test_expiry():
     assert not m.ref(5)
     assert cp_state(m) == ("4C 1C 2H 5T", 1)
     assert m.node(3) == -1
-    assert m.st.pol_g[clockpro.P_DEMOTED] == 1
-    assert m.st.pol_g[clockpro.P_TEST_EXPIRED] == 2
+    assert m.ps.demoted[0] == 1
+    assert m.ps.test_expired[0] == 2
     # 4 referenced while cold and out of test: HAND_cold resets the bit and gives it a new
     # test period at the head; 1 (cold, unreferenced) is freed without a ghost
     assert m.ref(4)
@@ -313,8 +314,8 @@ def test_clockpro_hand_test_bounds_non_resident_pages():
     state, mc = cp_state(m)
     assert state == "5N 6N 7N 8N 9T 10T 11T 12T"
     assert mc == 1
-    assert m.st.pol_g[clockpro.P_NONRES] == 4
-    assert m.st.pol_g[clockpro.P_TEST_EXPIRED] == 4
+    assert m.ps.nr_nonres[0] == 4
+    assert m.ps.test_expired[0] == 4
 
 
 def test_clockpro_warm_up_fills_hot_first():
@@ -335,11 +336,12 @@ def test_clockpro_sees_references_only_through_accessed_bits():
     m = Stepper("clock-pro", 8)
     for p in range(8):
         m.ref(p)
-    before = (m.walk(clockpro.CLOCK), m.st.node_val.copy(), m.st.pol_g.copy())
+    before = (m.walk(clockpro.CLOCK), m.st.node_val.copy(), [a.copy() for a in m.ps])
     for p in (3, 3, 5, 7):
         assert m.ref(p)
     assert m.walk(clockpro.CLOCK) == before[0]
-    assert (m.st.node_val == before[1]).all() and (m.st.pol_g == before[2]).all()
+    assert (m.st.node_val == before[1]).all()
+    assert all((a == b).all() for a, b in zip(m.ps, before[2]))
     assert not clockpro.KIND == "reference"
 
 

@@ -18,6 +18,7 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, COUNTERS, G_GHOST_
 from rmapsim.mm.vmscan import POLICIES
 from rmapsim.mm.vmscan.policies import mglru, splitlru
 from rmapsim.mm.vmscan.dispatch import reclaim as policy_reclaim
+from rmapsim.mm.vmscan.hooks import bound_of
 from rmapsim.mm.vmscan.nodes import ref_key
 from rmapsim.sim.api import boot
 from rmapsim.trace.events import MAP_FILE, PROT_WRITE
@@ -39,6 +40,8 @@ class Machine:
     def __init__(self, policy, frames=512, pages=32, **params):
         params = dict({"swap_pages": 64}, **params)
         _, _, _, self.st, self.s = boot(policy=policy, frames=frames, check=True, params=params)
+        b = bound_of(self.st)   # the policy's FIELDS: ps to read, pv for its routines' ps
+        self.ps, self.pv = b.ps, b.view
         self.mm = mm_new(self.s, 1)
         do_mmap(self.s, self.mm, A, pages * P, PROT_WRITE, 0, 0, 0)
         do_mmap(self.s, self.mm, F, pages * P, MAP_FILE, FID, 0, 0)    # read-only file
@@ -88,19 +91,19 @@ def test_split_inactive_scan_activates_referenced_and_evicts_with_a_shadow():
     f0 = m.touch(F)
     f1 = m.touch(F + P)
     m.young(F)                           # f0 referenced through its pte, mapping in use
-    freed = splitlru.shrink_inactive_list(m.s, 2, 1)
+    freed = splitlru.shrink_inactive_list(m.s, m.pv, 2, 1)
     m.ok()
     assert freed == 1
     assert m.list_of(f0) == splitlru.LRU_ACTIVE_FILE and m.st.page_flags[f0] & PG_active
     assert not m.st.pt[m.pte(F)] & _PAGE_ACCESSED          # page_referenced cleared it
     assert m.frame(F + P) == -1 and not m.st.page_flags[f1] & PG_lru
     # one activation, one eviction: inactive_age 2, and the shadow holds the eviction's value
-    assert m.st.pol_g[splitlru.INACTIVE_AGE] == 2
+    assert m.ps.inactive_age[0] == 2
     assert m.st.list_len[splitlru.SHADOWS] == 1
     g = int(m.st.list_head[splitlru.SHADOWS])
     assert m.st.node_val[g] == 2
-    assert m.st.pol_g[splitlru.RECENT_SCANNED + 1] == 2
-    assert m.st.pol_g[splitlru.RECENT_ROTATED + 1] == 1
+    assert m.ps.recent_scanned[1] == 2
+    assert m.ps.recent_rotated[1] == 1
 
 
 def test_split_refault_within_distance_activates_and_beyond_does_not():
@@ -108,20 +111,20 @@ def test_split_refault_within_distance_activates_and_beyond_does_not():
     m.touch(F)
     m.touch(F + P)
     m.young(F)
-    splitlru.shrink_inactive_list(m.s, 2, 1)     # F active, F+P evicted at age 2
+    splitlru.shrink_inactive_list(m.s, m.pv, 2, 1)  # F active, F+P evicted at age 2
     # refault at once: distance 0 <= NR_ACTIVE_FILE (1) -> starts active, counts an activation
     f = m.touch(F + P)
     assert m.list_of(f) == splitlru.LRU_ACTIVE_FILE
     assert m.st.list_len[splitlru.SHADOWS] == 0                 # the shadow was consumed
-    assert m.st.pol_g[splitlru.INACTIVE_AGE] == 3
+    assert m.ps.inactive_age[0] == 3
     # evict it again (deactivate both, then shrink the inactive list with nothing referenced)
-    splitlru.shrink_active_list(m.s, 2, 1)
+    splitlru.shrink_active_list(m.s, m.pv, 2, 1)
     assert m.st.list_len[splitlru.LRU_INACTIVE_FILE] == 2
     m.young(F)
-    splitlru.shrink_inactive_list(m.s, 2, 1)     # F re-activated, F+P evicted at age 5
+    splitlru.shrink_inactive_list(m.s, m.pv, 2, 1)  # F re-activated, F+P evicted at age 5
     assert m.frame(F + P) == -1 and m.st.list_len[splitlru.LRU_ACTIVE_FILE] == 1
     # as if 10 more pages had been evicted since: distance 10 > 1 active page -> inactive
-    m.st.pol_g[splitlru.INACTIVE_AGE] += 10
+    m.ps.inactive_age[0] += 10
     f = m.touch(F + P)
     assert m.list_of(f) == splitlru.LRU_INACTIVE_FILE
     m.ok()
@@ -130,7 +133,7 @@ def test_split_refault_within_distance_activates_and_beyond_does_not():
 def test_split_workingset_off_leaves_no_shadows():
     m = Machine("split-lru", workingset=0)
     m.touch(F)
-    splitlru.shrink_inactive_list(m.s, 1, 1)
+    splitlru.shrink_inactive_list(m.s, m.pv, 1, 1)
     assert m.frame(F) == -1 and m.st.list_len[splitlru.SHADOWS] == 0
     assert m.list_of(m.touch(F)) == splitlru.LRU_INACTIVE_FILE
 
@@ -141,12 +144,11 @@ def test_split_get_scan_ratio(swappiness, anon_pct):
     for i in range(8):
         m.touch(A + i * P, write=True)
         m.touch(F + i * P)
-    pg = m.st.pol_g
     # equal recent scans on both types, file rotated half as much as anon
-    pg[splitlru.RECENT_SCANNED], pg[splitlru.RECENT_SCANNED + 1] = 1, 1
-    pg[splitlru.RECENT_ROTATED], pg[splitlru.RECENT_ROTATED + 1] = 1, 0
+    m.ps.recent_scanned[0], m.ps.recent_scanned[1] = 1, 1
+    m.ps.recent_rotated[0], m.ps.recent_rotated[1] = 1, 0
     # ap = (s+1)*2/2, fp = (201-s)*2/1; percent = 100 ap / (ap + fp + 1)
-    assert splitlru.get_scan_ratio(m.s) == anon_pct
+    assert splitlru.get_scan_ratio(m.s, m.pv) == anon_pct
 
 
 def test_split_inactive_ratio_and_anon_rebalancing():
@@ -156,13 +158,13 @@ def test_split_inactive_ratio_and_anon_rebalancing():
         m.touch(A + i * P, write=True)
     assert splitlru.inactive_anon_is_low(m.s)               # 0 * 1 < 4
     m.young(A)
-    splitlru.shrink_active_list(m.s, 4, 0)                  # all deactivated, A rotated
+    splitlru.shrink_active_list(m.s, m.pv, 4, 0)            # all deactivated, A rotated
     assert m.st.list_len[splitlru.LRU_INACTIVE_ANON] == 4
-    assert m.st.pol_g[splitlru.RECENT_ROTATED] == 1
+    assert m.ps.recent_rotated[0] == 1
     assert not splitlru.inactive_anon_is_low(m.s)
     # a referenced mapped anon page on the inactive list goes back to active
     m.young(A + P)
-    assert splitlru.shrink_inactive_list(m.s, 4, 0) == 3    # the other three are swapped
+    assert splitlru.shrink_inactive_list(m.s, m.pv, 4, 0) == 3  # the other three are swapped
     assert m.list_of(m.frame(A + P)) == splitlru.LRU_ACTIVE_ANON
     assert C(m.st, "swap_outs") == 3
     m.ok()
@@ -174,14 +176,13 @@ def test_split_shrink_zone_balances_by_swappiness(swappiness, anon, file):
     for i in range(256):
         m.touch(A + i * P, write=True)
         m.touch(F + i * P)
-    splitlru.shrink_active_list(m.s, 256, 0)          # all anon inactive, none rotated
-    pg = m.st.pol_g
-    pg[splitlru.RECENT_SCANNED:splitlru.RECENT_ROTATED + 2] = 0
+    splitlru.shrink_active_list(m.s, m.pv, 256, 0)  # all anon inactive, none rotated
+    m.ps.recent_scanned[:] = m.ps.recent_rotated[:] = 0
     # percent anon = 100 (s + 1) / ((s + 1) + (201 - s) + 1): 0 at 0, 49 at 100; at priority 1
     # each inactive list offers (256 >> 1) * percent / 100 pages, worked if >= 32
-    assert splitlru.get_scan_ratio(m.s) == (0 if swappiness == 0 else 49)
-    pg[splitlru.RECENT_SCANNED:splitlru.RECENT_ROTATED + 2] = 0
-    freed = splitlru.shrink_zone(m.s, 1, 10_000)
+    assert splitlru.get_scan_ratio(m.s, m.pv) == (0 if swappiness == 0 else 49)
+    m.ps.recent_scanned[:] = m.ps.recent_rotated[:] = 0
+    freed = splitlru.shrink_zone(m.s, m.pv, 1, 10_000)
     assert C(m.st, "swap_outs") == anon
     assert freed == anon + file
     m.ok()
@@ -197,7 +198,7 @@ def test_mglru_new_pages_join_max_seq():
     m = Machine("mglru")
     a = m.touch(A, write=True)
     f = m.touch(F)
-    assert m.st.pol_g[mglru.MAX_SEQ] == mglru.MIN_NR_GENS + 1 == 3
+    assert m.ps.max_seq[0] == mglru.MIN_NR_GENS + 1 == 3
     assert gen(m, a) == gen(m, f) == 3
     assert m.list_of(a) == (3 % 4) * 2 + 0 and m.list_of(f) == (3 % 4) * 2 + 1
     m.ok()
@@ -207,15 +208,15 @@ def test_mglru_aging_moves_young_pages_to_max_seq_and_clears_the_bit():
     m = Machine("mglru")
     a = m.touch(A, write=True)
     b = m.touch(A + P, write=True)
-    mglru.try_to_inc_max_seq(m.s)            # nothing young: both stay in 3; max_seq 4
-    assert m.st.pol_g[mglru.MAX_SEQ] == 4 and gen(m, a) == gen(m, b) == 3
-    assert m.st.pol_g[mglru.MIN_SEQ] == 1    # four generations: the empty oldest was folded
+    mglru.try_to_inc_max_seq(m.s, m.pv)      # nothing young: both stay in 3; max_seq 4
+    assert m.ps.max_seq[0] == 4 and gen(m, a) == gen(m, b) == 3
+    assert m.ps.min_seq[0] == 1              # four generations: the empty oldest was folded
     m.young(A)
-    mglru.try_to_inc_max_seq(m.s)            # a young: moved to max_seq (4); max_seq 5
+    mglru.try_to_inc_max_seq(m.s, m.pv)      # a young: moved to max_seq (4); max_seq 5
     assert gen(m, a) == 4 and gen(m, b) == 3
     assert m.list_of(a) == (4 % 4) * 2 and m.st.list_tail[(4 % 4) * 2] == a
     assert not m.st.pt[m.pte(A)] & _PAGE_ACCESSED
-    assert m.st.pol_g[mglru.MAX_SEQ] == 5 and m.st.pol_g[mglru.MIN_SEQ] == 2
+    assert m.ps.max_seq[0] == 5 and m.ps.min_seq[0] == 2
     m.ok()
 
 
@@ -223,15 +224,15 @@ def test_mglru_eviction_takes_from_min_seq():
     m = Machine("mglru")
     a = m.touch(A, write=True)
     m.touch(A + P, write=True)
-    mglru.try_to_inc_max_seq(m.s)
+    mglru.try_to_inc_max_seq(m.s, m.pv)
     m.young(A)
-    mglru.try_to_inc_max_seq(m.s)            # a in 4, b in 3, min_seq 2 (empty), max_seq 5
-    assert not mglru.should_run_aging(m.s, True)    # 4 generations: no aging
+    mglru.try_to_inc_max_seq(m.s, m.pv)      # a in 4, b in 3, min_seq 2 (empty), max_seq 5
+    assert not mglru.should_run_aging(m.s, m.pv, True)  # 4 generations: no aging
     assert policy_reclaim(m.s, 1, 0, 0) == 1
     assert m.frame(A + P) == -1 and m.frame(A) == a  # b, the oldest, went to swap
     assert C(m.st, "swap_outs") == 1
     # generation 3 emptied: both types move on together
-    assert m.st.pol_g[mglru.MIN_SEQ] == 4 and m.st.pol_g[mglru.MIN_SEQ + 1] == 4
+    assert m.ps.min_seq[0] == 4 and m.ps.min_seq[1] == 4
     assert m.st.list_len[mglru.SHADOWS] == 1         # shadow token: the min_seq it left
     assert m.st.node_val[m.st.list_head[mglru.SHADOWS]] == 3
     m.ok()
@@ -240,13 +241,13 @@ def test_mglru_eviction_takes_from_min_seq():
 def test_mglru_referenced_page_at_eviction_goes_back_to_max_seq():
     m = Machine("mglru")
     b = m.touch(A + P, write=True)
-    mglru.try_to_inc_max_seq(m.s)
-    mglru.try_to_inc_max_seq(m.s)            # b in 3, max_seq 5, min_seq 2
+    mglru.try_to_inc_max_seq(m.s, m.pv)
+    mglru.try_to_inc_max_seq(m.s, m.pv)      # b in 3, max_seq 5, min_seq 2
     m.young(A + P)                           # referenced since the last walk
-    mglru.scan_folios(m.s, 0, mglru.MAX_NR_TIERS - 1, 1)   # min_seq 2 is empty: nothing
+    mglru.scan_folios(m.s, m.pv, 0, mglru.MAX_NR_TIERS - 1, 1)  # min_seq 2 is empty: nothing
     assert gen(m, b) == 3
-    assert mglru.try_to_inc_min_seq(m.s, True) and m.st.pol_g[mglru.MIN_SEQ] == 3
-    assert mglru.scan_folios(m.s, 0, mglru.MAX_NR_TIERS - 1, 1) == 1
+    assert mglru.try_to_inc_min_seq(m.s, m.pv, True) and m.ps.min_seq[0] == 3
+    assert mglru.scan_folios(m.s, m.pv, 0, mglru.MAX_NR_TIERS - 1, 1) == 1
     assert gen(m, b) == 5 and m.frame(A + P) == b     # folio_referenced: re-added active
     m.ok()
 
@@ -255,46 +256,46 @@ def test_mglru_refault_from_min_seq_counts_and_sets_workingset():
     m = Machine("mglru")
     m.touch(A, write=True)
     m.touch(A + P, write=True)               # keeps generation 3, and so min_seq, alive
-    mglru.try_to_inc_max_seq(m.s)
-    mglru.try_to_inc_max_seq(m.s)
+    mglru.try_to_inc_max_seq(m.s, m.pv)
+    mglru.try_to_inc_max_seq(m.s, m.pv)
     assert policy_reclaim(m.s, 1, 0, 0) == 1 and m.frame(A) == -1
-    assert m.st.pol_g[mglru.MIN_SEQ] == 3
-    assert m.st.pol_g[mglru.EVICTED + 0] == 1        # anon, tier 0
+    assert m.ps.min_seq[0] == 3
+    assert m.ps.evicted[0] == 1                      # anon, tier 0
     f = m.touch(A)                           # swap-in of the same (process, page)
-    assert m.st.pol_g[mglru.REFAULTED + 0] == 1                 # anon, tier 0
+    assert m.ps.refaulted[0] == 1                               # anon, tier 0
     assert m.st.node_val2[f] & mglru.WORKINGSET and mglru._tier(m.st, f) == 1
-    assert m.st.list_len[mglru.SHADOWS] == 0 and gen(m, f) == m.st.pol_g[mglru.MAX_SEQ]
+    assert m.st.list_len[mglru.SHADOWS] == 0 and gen(m, f) == m.ps.max_seq[0]
     m.ok()
 
 
 def test_mglru_refault_feedback_picks_the_type():
     m = Machine("mglru")
-    pg = m.st.pol_g
+    pg = m.ps
     # no refaults anywhere: file (positive_ctrl_err: pv.refaulted < MIN_LRU_BATCH)
-    assert mglru.get_type_to_scan(m.s, 60)[0] == 1
+    assert mglru.get_type_to_scan(m.s, m.pv, 60)[0] == 1
     # file tier 0 refaults all it evicts, anon none: anon is scanned
-    pg[mglru.REFAULTED + 4] = pg[mglru.EVICTED + 4] = 1000
-    pg[mglru.EVICTED + 0] = 1000
-    assert mglru.get_type_to_scan(m.s, 60)[0] == 0
+    pg.refaulted[4] = pg.evicted[4] = 1000
+    pg.evicted[0] = 1000
+    assert mglru.get_type_to_scan(m.s, m.pv, 60)[0] == 0
     # tier 1 of anon refaulting far more than tier 0 of file: it is protected (tier_idx 0)
-    pg[mglru.REFAULTED + 4] = 0
-    pg[mglru.REFAULTED + 1] = pg[mglru.EVICTED + 1] = 1000
-    assert mglru.get_type_to_scan(m.s, 60) == (1, 3)   # file chosen, all tiers evictable
-    assert mglru.get_tier_idx(m.s, 0) == 0              # anon: tier 1 protected
+    pg.refaulted[4] = 0
+    pg.refaulted[1] = pg.evicted[1] = 1000
+    assert mglru.get_type_to_scan(m.s, m.pv, 60) == (1, 3)  # file chosen, all tiers evictable
+    assert mglru.get_tier_idx(m.s, m.pv, 0) == 0        # anon: tier 1 protected
 
 
 def test_mglru_protected_tier_moves_to_min_seq_plus_one():
     m = Machine("mglru")
     a = m.touch(A, write=True)
-    mglru.try_to_inc_max_seq(m.s)
-    mglru.try_to_inc_max_seq(m.s)
-    mglru.try_to_inc_min_seq(m.s, True)
-    seq = int(m.st.pol_g[mglru.MIN_SEQ])
+    mglru.try_to_inc_max_seq(m.s, m.pv)
+    mglru.try_to_inc_max_seq(m.s, m.pv)
+    mglru.try_to_inc_min_seq(m.s, m.pv, True)
+    seq = int(m.ps.min_seq[0])
     assert gen(m, a) == seq
     m.st.node_val2[a] = mglru.WORKINGSET
-    assert mglru.scan_folios(m.s, 0, 0, 1) == 1
+    assert mglru.scan_folios(m.s, m.pv, 0, 0, 1) == 1
     assert gen(m, a) == seq + 1 and m.frame(A) == a
-    assert m.st.pol_g[mglru.PROTECTED + 1] == 1
+    assert m.ps.protected[1] == 1
     m.ok()
 
 
@@ -304,8 +305,8 @@ def test_mglru_swappiness_0_evicts_file_only_and_200_anon_first(swappiness):
     for i in range(8):
         m.touch(A + i * P, write=True)
         m.touch(F + i * P)
-    mglru.try_to_inc_max_seq(m.s)
-    mglru.try_to_inc_max_seq(m.s)            # all in generation 3, the oldest but one
+    mglru.try_to_inc_max_seq(m.s, m.pv)
+    mglru.try_to_inc_max_seq(m.s, m.pv)      # all in generation 3, the oldest but one
     assert policy_reclaim(m.s, 4, 0, 0) == 4
     assert C(m.st, "swap_outs") == (0 if swappiness == 0 else 4)
     m.ok()
@@ -315,10 +316,10 @@ def test_split_oldest_shadow_is_recycled_when_the_pool_is_exhausted():
     m = Machine("split-lru")
     m.touch(F)
     m.touch(F + P)
-    splitlru.shrink_inactive_list(m.s, 1, 1)          # F evicted: shadow at age 1
+    splitlru.shrink_inactive_list(m.s, m.pv, 1, 1)    # F evicted: shadow at age 1
     first = int(m.st.list_head[splitlru.SHADOWS])
     m.st.g[G_GHOST_FREE_TOP] = 0                       # as if every ghost node were in use
-    splitlru.shrink_inactive_list(m.s, 1, 1)          # F+P evicted: F's shadow is dropped
+    splitlru.shrink_inactive_list(m.s, m.pv, 1, 1)    # F+P evicted: F's shadow is dropped
     assert m.st.list_len[splitlru.SHADOWS] == 1
     assert m.st.list_head[splitlru.SHADOWS] == first   # the node was reused for F+P
     assert m.st.node_val[first] == 2

@@ -26,6 +26,7 @@ from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.state import (COUNTERS, DONE, G_NR_FRAMES, STOP_BAD_EVENT, STOP_INTEGRITY,
                               _PAGE_PRESENT, PG_lru, as_struct, grow)
 from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.hooks import bound_of
 from rmapsim.mm.vmscan.policies import arc, s3fifo, sieve
 from rmapsim.mm.vmscan.nodes import key_node
 from rmapsim.sim.api import NO_FUTURE, boot
@@ -97,7 +98,7 @@ class Cache:
         return int(self.st.node_val[self.frame(page)])
 
     def arc_p(self):
-        return float(self.st.pol_g[arc.P_P:arc.P_P + 1].view(np.float64)[0])
+        return float(bound_of(self.st).ps.p[0])
 
 
 # ---- SIEVE --------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_sieve_hand_and_visited_bits():
     q = sieve.QUEUE
 
     def hand():
-        h = int(c.st.pol_g[sieve.P_HAND]) - 1
+        h = int(bound_of(c.st).ps.hand[0])
         return None if h < 0 else c.page(h)
 
     assert c.run([1, 2, 3]) == "mmm"

@@ -19,6 +19,7 @@ from rmapsim.mm.fork import do_fork, do_mmap, mm_new
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, _PTE_SWAP, COUNTERS, G_HAND,
                                PG_referenced, PG_swapcache)
 from rmapsim.mm.vmscan import POLICIES
+from rmapsim.mm.vmscan.hooks import bound_of
 from rmapsim.mm.vmscan.policies import virtual20, virtual22
 from rmapsim.sim.api import boot
 from rmapsim.trace import from_pages, open_trace
@@ -41,6 +42,8 @@ class Machine:
     def __init__(self, policy, frames=512):
         _, _, _, self.st, self.s = boot(policy=policy, frames=frames, check=True,
                                         params={"swap_pages": 64})
+        b = bound_of(self.st)   # the policy's FIELDS: ps to read, pv for its routines' ps
+        self.ps, self.pv = b.ps, b.view
 
     def ok(self):
         assert check_invariants(self.s) == 0
@@ -165,11 +168,11 @@ def test_v20_swap_out_gives_each_process_age_cluster_size_attempts_round_robin()
     # priority 6: counter = (8 * 2) >> 6 = 0, one attempt: p1 gets swap_cnt
     # AGE_CLUSTER_SIZE(2) = max(2 / 32, 4) = 4, spends one; its scan reaches the end of the
     # address space having freed nothing (result 0), so swap_task moves on anyway
-    assert virtual20.swap_out(m.s, 6) == 0
+    assert virtual20.swap_out(m.s, m.pv, 6) == 0
     assert m.st.mm_swap_cnt[p1] == 3 and m.st.mm_swap_cnt[p2] == 0
     # priority 2: counter = 16 >> 2 = 4, five attempts, alternating: p2 (4 -> 3), p1 (3 -> 2),
     # p2 (3 -> 2), p1 (2 -> 1), p2 (2 -> 1)
-    assert virtual20.swap_out(m.s, 2) == 0
+    assert virtual20.swap_out(m.s, m.pv, 2) == 0
     assert m.st.mm_swap_cnt[p1] == 1 and m.st.mm_swap_cnt[p2] == 1
     # every attempt scans the whole (2-page) address space: p1 was visited 3 times, p2 3 times
     assert [m.st.page_age[m.frame(p1, a)] for a in (A, A + P)] == [17, 17]
@@ -183,10 +186,10 @@ def test_v20_swap_out_gives_each_process_age_cluster_size_attempts_round_robin()
     m.st.mm_swap_cnt[p1] = 0
     m.st.mm_swap_cnt[p2] = 0
     m.st.mm_swap_cnt[p3] = 0
-    m.st.pol_g[virtual20.P_SWAP_TASK] = p1
-    assert virtual20.swap_out(m.s, 6) == 0            # counter (8 * 3) >> 6 = 0: one attempt
+    m.ps.swap_task[0] = p1
+    assert virtual20.swap_out(m.s, m.pv, 6) == 0      # counter (8 * 3) >> 6 = 0: one attempt
     assert m.pte(p1, A) & _PTE_SWAP and m.pte(p1, A + P) & _PAGE_PRESENT
-    assert m.st.mm_swap_cnt[p1] == 3 and m.st.pol_g[virtual20.P_SWAP_TASK] == p1
+    assert m.st.mm_swap_cnt[p1] == 3 and m.ps.swap_task[0] == p1
     assert m.st.mm_swap_address[p1] == A + P
     m.ok()
 

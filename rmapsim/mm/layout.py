@@ -58,7 +58,7 @@ GLOBALS = (
     "zero_page", "last_freed", "nr_tables", "addr_limit", "nr_mm", "fid_count", "n_orders",
     "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj", "n_pc", "n_truth", "n_disk", "n_shmswap",
     "n_pid", "n_fid", "ghost_free_top", "key_count", "n_keys", "n_nodes", "record_keys",
-    "page_serial", "nr_mapped", "pte_table_order",
+    "page_serial", "nr_mapped", "pte_table_order", "heap_len",
 )
 G_NR_FREE = 0
 G_MIN = 1
@@ -118,6 +118,7 @@ G_RECORD_KEYS = 54
 G_PAGE_SERIAL = 55
 G_NR_MAPPED = 56
 G_PTE_TABLE_ORDER = 57
+G_HEAP_LEN = 58
 N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_N_*: sizes of the growable tables (compiled code sees raw pointers, which have no len).
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
@@ -126,6 +127,7 @@ N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_NR_MAPPED: pages mapped by at least one pte (NR_FILE_MAPPED + NR_ANON_PAGES).
 # G_PTE_TABLE_ORDER: the order of a pte table's allocation, the rmap design's (the seed's is 1:
 # the pte page and its parallel next-pte page).
+# G_HEAP_LEN: the frames in the indexed heap of vmscan/nodes.py (opt's).
 # ---- the execution context: what the running CPU is doing, one row of ``ctx`` per CPU (one CPU
 # today), so that nothing about the current reference, process or error is global -------------
 CONTEXT = ("ref_key", "ref_next", "last_pid", "last_mm", "in_reclaim", "err_kind", "err_frame",
@@ -143,7 +145,6 @@ CTX_ERR_B = 9
 N_CONTEXT = len(CONTEXT)
 
 NR_LISTS = 16         # policy lists (vmscan/nodes.py); a policy numbers its own from 0
-NR_POLICY_GLOBALS = 64
 
 # ---- counters (indices into cnt); names are the keys of Result.to_dict() --------------------
 COUNTERS = (

@@ -32,7 +32,7 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_SIZE, G_SWAP_UNBOUNDED,
                                G_TBL_FREE_TOP, G_TRUTH_COUNT, G_VMA_FREE_TOP, HASH_EMPTY,
                                N_COUNTERS, N_GLOBALS, N_SC, NEED_HASH, NEED_MM, NEED_PID, NEED_SWAP,
-                               NEED_TABLES, NEED_VMA, NR_LISTS, NR_POLICY_GLOBALS)
+                               NEED_TABLES, NEED_VMA, NR_LISTS)
 from rmapsim.mm.layout import N_CONTEXT, N_RMAP_HOOKS
 from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
@@ -150,7 +150,7 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots):
                 vmas=64, swap=max(swap, 1), objs=1024, pc=_pow2_at_least(4 * frames),
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
-                policy_globals=NR_POLICY_GLOBALS, hook_slots=hook_slots, scan_control=N_SC,
+                hook_slots=hook_slots, scan_control=N_SC,
                 rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT)
 
 

@@ -151,8 +151,10 @@ def compiled_hooks(module):
 
 
 class Bound:
-    """A policy bound to one booted state: its private arrays (and their compiled view) and the
-    hook table, for as long as the state runs (``bind``)."""
+    """A policy bound to one booted state: its private arrays ``ps`` and ``view``, what the
+    hooks receive as ``ps`` (the compiled view of the arrays; under NUMBA_DISABLE_JIT the arrays
+    themselves), and the hook table, for as long as the state runs (``bind``). A test calling a
+    policy's own routine passes ``view``."""
 
     def __init__(self, module, st):
         self.module = module
@@ -160,6 +162,7 @@ class Bound:
         self.ps = private_arrays(module, st)
         self.addrs = addrs.copy()
         if numba_config.DISABLE_JIT:
+            self.view = self.ps
             for slot, name in enumerate(HOOK_NAMES, start=1):
                 if addrs[slot]:
                     fn = getattr(module, name, None) or default_page_migrated
@@ -186,5 +189,6 @@ def bind(module, st):
 
 
 def bound_of(st):
-    """The Bound policy of a booted state (its private arrays are ``.ps``)."""
+    """The Bound policy of a booted state (its private arrays are ``.ps``, the hooks' view of
+    them ``.view``)."""
     return _BOUND[id(st.hooks)]

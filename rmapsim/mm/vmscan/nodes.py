@@ -13,8 +13,9 @@ the reference that faulted it in. Linux keys anonymous shadows by swap slot (5.9
 (process, page) key is the same thing while the page is out, and it also names a never-written
 anonymous page, which the simulator drops rather than swaps.
 
-``node_val``/``node_val2`` are the policy's per-node fields; ``pol_g`` its globals. The heap is
-an indexed binary max-heap of frames ordered by ``node_val`` (opt's next-use time).
+``node_val``/``node_val2`` are the policy's per-node fields (its other state is its own
+``FIELDS``, ``vmscan/hooks.py``). The heap is an indexed binary max-heap of frames ordered by
+``node_val`` (opt's next-use time); ``g[G_HEAP_LEN]`` is the number of frames in it.
 """
 import numpy as np
 
@@ -22,12 +23,12 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.filemap import pc_key
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
-from rmapsim.mm.layout import (G_GHOST_FREE_TOP, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES, CTX_REF_KEY,
-                               NR_POLICY_GLOBALS, PG_anon)
+from rmapsim.mm.layout import (G_GHOST_FREE_TOP, G_HEAP_LEN, G_KEY_COUNT, G_N_KEYS, G_NR_FRAMES,
+                               CTX_REF_KEY, PG_anon)
 
 # The reclaim policy's view: nodes 0..frames-1 are the frames, the rest are ghosts (pages no
-# longer in memory that a policy remembers); doubly linked lists of nodes, a key -> node table,
-# an indexed heap of frames, and the policy's own globals.
+# longer in memory that a policy remembers); doubly linked lists of nodes, a key -> node table
+# and an indexed heap of frames.
 FIELDS = (
     ("node_prev", "int64", "nodes", -1, None),
     ("node_next", "int64", "nodes", -1, None),
@@ -43,11 +44,9 @@ FIELDS = (
     ("key_vals", "int64", "keys", 0, None),
     ("heap", "int64", "frames", -1, None),
     ("heap_pos", "int64", "frames", -1, None),
-    ("pol_g", "int64", "policy_globals", 0, None),
 )
 
 ANON_KEY = np.int64(1) << 62
-HEAP_N = NR_POLICY_GLOBALS - 1      # pol_g slot holding the heap's size
 
 
 @kernel(inline="always")
@@ -244,7 +243,7 @@ def heap_fix(st, frame):
             break
         _heap_swap(st, i, p)
         i = p
-    n = st.pol_g[HEAP_N]
+    n = st.g[G_HEAP_LEN]
     while True:
         c = 2 * i + 1
         if c >= n:
@@ -259,10 +258,10 @@ def heap_fix(st, frame):
 
 @kernel
 def heap_push(st, frame):
-    n = st.pol_g[HEAP_N]
+    n = st.g[G_HEAP_LEN]
     st.heap[n] = frame
     st.heap_pos[frame] = n
-    st.pol_g[HEAP_N] = n + 1
+    st.g[G_HEAP_LEN] = n + 1
     heap_fix(st, frame)
 
 
@@ -271,8 +270,8 @@ def heap_remove(st, frame):
     i = st.heap_pos[frame]
     if i < 0:
         return
-    n = st.pol_g[HEAP_N] - 1
-    st.pol_g[HEAP_N] = n
+    n = st.g[G_HEAP_LEN] - 1
+    st.g[G_HEAP_LEN] = n
     st.heap_pos[frame] = -1
     if i != n:
         last = st.heap[n]

@@ -22,7 +22,7 @@ libCacheSim tests "B1 not empty" where the paper tests |T1| < c (the same with p
 size) and guards an empty T2. The fault reclaims before ``page_added`` knows the page, so
 ``reclaim`` looks up the identity of the reference being faulted (``ctx[CTX_REF_KEY]``): if it is a
 ghost, p adapts, the key leaves its list and the first page freed is REPLACE's, exactly the
-order of ``ARC_find`` then ``ARC_evict``; ``pol_g`` keeps the pending hit for ``page_added``. A
+order of ``ARC_find`` then ``ARC_evict``; ``pending`` keeps the hit for ``page_added``. A
 page whose key differs from the reference's (a page-cache page in kernel mode) is found in
 ``page_added`` instead, after an ordinary eviction. No parameters: c is the frame count, which
 in kernel mode includes the frames the kernel and page tables hold, so T1 + T2 stays below c
@@ -33,8 +33,6 @@ cannot be freed now (locked, swap full) goes to the MRU end of its list; reclaim
 two passes over T1 + T2.
 """
 import numpy as np
-from numba import config as numba_config, types
-from numba.extending import intrinsic
 
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
@@ -45,9 +43,14 @@ from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bi
                                      list_add_tail, list_move_tail, page_key)
 
 T1, T2, B1, B2 = 0, 1, 2, 3     # head = LRU end (libCacheSim's tail), tail = MRU end
-P_P = 0             # pol_g: p, the target size of T1
-P_PENDING = 1       # pol_g: 1 (B1) or 2 (B2) when reclaim already handled the faulting ghost hit
-P_PENDING_KEY = 2   # pol_g: its key
+FIELDS = (
+    # p, the target size of T1: a double, as in libCacheSim (ARC.c: "we have changed to use
+    # float")
+    ("p", "float64", "1", 0.0, None),
+    # 1 (B1) or 2 (B2) when reclaim already handled the faulting ghost hit, and its key
+    ("pending", "int64", "1", 0, None),
+    ("pending_key", "int64", "1", 0, None),
+)
 
 NAME = "arc"
 KIND = "reference"
@@ -55,49 +58,16 @@ MODELS = "ARC (Megiddo & Modha, FAST 2003; libCacheSim ARC)"
 PARAMS = {}
 
 
-if numba_config.DISABLE_JIT:
-    def _as_f64(bits):
-        return np.array([bits], np.int64).view(np.float64)[0]
-
-    def _as_bits(x):
-        return np.array([x], np.float64).view(np.int64)[0]
-else:
-    @intrinsic
-    def _as_f64(typingctx, bits):
-        """Reinterpret int64 bits as a double (a register move, no memory)."""
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], context.get_value_type(types.float64))
-        return types.float64(types.int64), codegen
-
-    @intrinsic
-    def _as_bits(typingctx, x):
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], context.get_value_type(types.int64))
-        return types.int64(types.float64), codegen
-
-
 @kernel(inline="always")
-def _p_get(st):
-    """p is a double in libCacheSim (ARC.c: "we have changed to use float"); pol_g holds its
-    bits."""
-    return _as_f64(st.pol_g[P_P])
-
-
-@kernel(inline="always")
-def _p_set(st, p):
-    st.pol_g[P_P] = _as_bits(np.float64(p))
-
-
-@kernel(inline="always")
-def _adapt(st, ghost):
+def _adapt(st, ps, ghost):
     """ARC_find on a ghost hit: move p towards the list that would have kept the page.
     Returns 1 for a hit in B1, 2 in B2. The sizes count the ghost being hit."""
     n1 = np.float64(st.list_len[B1])
     n2 = np.float64(st.list_len[B2])
     if st.node_list[ghost] == B1:
-        _p_set(st, min(_p_get(st) + max(n2 / n1, 1.0), np.float64(st.g[G_NR_FRAMES])))
+        ps.p[0] = min(ps.p[0] + max(n2 / n1, 1.0), np.float64(st.g[G_NR_FRAMES]))
         return 1
-    _p_set(st, max(_p_get(st) - max(n1 / n2, 1.0), 0.0))
+    ps.p[0] = max(ps.p[0] - max(n1 / n2, 1.0), 0.0)
     return 2
 
 
@@ -105,13 +75,13 @@ def _adapt(st, ghost):
 def page_added(st, ps, frame):
     key = page_key(st, frame)
     hit = 0
-    if st.pol_g[P_PENDING] != 0 and st.pol_g[P_PENDING_KEY] == key:
-        hit = st.pol_g[P_PENDING]
-    st.pol_g[P_PENDING] = 0
+    if ps.pending[0] != 0 and ps.pending_key[0] == key:
+        hit = ps.pending[0]
+    ps.pending[0] = 0
     if hit == 0:
         node = key_node(st, key)
         if node >= st.g[G_NR_FRAMES]:
-            hit = _adapt(st, node)
+            hit = _adapt(st, ps, node)
             ghost_free(st, node)
     key_bind(st, key, frame)
     list_add_tail(st, T2 if hit else T1, frame)
@@ -166,50 +136,50 @@ def _free(st, k, ghost):
 
 
 @kernel
-def _replace(st, in_b2):
+def _replace(st, ps, in_b2):
     """REPLACE (_ARC_replace): T1's LRU to B1 or T2's LRU to B2 by p."""
     n1 = st.list_len[T1]
-    p = _p_get(st)
+    p = ps.p[0]
     if (n1 > 0 and (n1 > p or (n1 == p and in_b2))) or st.list_len[T2] == 0:
         return _free(st, T1, B1)
     return _free(st, T2, B2)
 
 
 @kernel
-def _evict(st):
+def _evict(st, ps):
     """ARC_evict for a miss in no ghost list."""
     c = st.g[G_NR_FRAMES]
     n1 = st.list_len[T1]
     if n1 + st.list_len[B1] + 1 > c:
         if st.list_len[B1] > 0:         # libCacheSim's test for |T1| < c
             _drop_lru_ghost(st, B1)
-            return _replace(st, False)
+            return _replace(st, ps, False)
         return _free(st, T1, -1)
     if n1 + st.list_len[T2] + st.list_len[B1] + st.list_len[B2] >= 2 * c:
         _drop_lru_ghost(st, B2)
-    return _replace(st, False)
+    return _replace(st, ps, False)
 
 
 @kernel
 def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     pending = 0             # a ghost hit handled by this call (not by an earlier one)
-    if st.pol_g[P_PENDING] == 0:
+    if ps.pending[0] == 0:
         key = st.ctx[CTX_REF_KEY]
         node = key_node(st, key)
         if node >= st.g[G_NR_FRAMES]:
-            pending = _adapt(st, node)
+            pending = _adapt(st, ps, node)
             ghost_free(st, node)
-            st.pol_g[P_PENDING] = pending
-            st.pol_g[P_PENDING_KEY] = key
+            ps.pending[0] = pending
+            ps.pending_key[0] = key
     freed = 0
     tries = 2 * (st.list_len[T1] + st.list_len[T2]) + 2
     while freed < nr_to_free and tries > 0 and st.list_len[T1] + st.list_len[T2] > 0:
         tries -= 1
         if freed == 0 and pending != 0:
-            ok = _replace(st, pending == 2)
+            ok = _replace(st, ps, pending == 2)
         else:
-            ok = _evict(st)
+            ok = _evict(st, ps)
         if ok:
             freed += 1
     return freed

@@ -88,9 +88,20 @@ PARAMS = {"init_ref": (0, "1: the faulting reference sets the new page's accesse
 
 CLOCK = 0
 HOT, COLD, COLD_TEST = 1, 2, 3          # node_val of a frame; a ghost is always in test
-P_INIT, P_M, P_MC, P_HOT, P_RES, P_NONRES, HH, HC, HT = range(9)
-P_PROMOTED, P_DEMOTED, P_TEST_EXPIRED = 9, 10, 11       # event counts (for tests)
-P_FILLED = 12                           # reclaim has run: the warm-up is over
+HAND_HOT, HAND_COLD, HAND_TEST = 0, 1, 2    # the hands, slots of ``hand``
+FIELDS = (
+    ("initialized", "int8", "1", 0, None),   # set at the first page added (``_init``)
+    ("m", "int64", "1", 0, None),            # memory size
+    ("m_c", "int64", "1", 0, None),          # the target number of cold pages
+    ("nr_hot", "int64", "1", 0, None),       # hot pages
+    ("nr_res", "int64", "1", 0, None),       # resident pages
+    ("nr_nonres", "int64", "1", 0, None),    # non-resident cold pages (ghosts) in test
+    ("hand", "int64", "3", 0, None),         # the node each hand points at (-1: the list head)
+    ("promoted", "int64", "1", 0, None),     # event counts (for tests)
+    ("demoted", "int64", "1", 0, None),
+    ("test_expired", "int64", "1", 0, None),
+    ("filled", "int8", "1", 0, None),        # reclaim has run: the warm-up is over
+)
 
 
 @kernel(inline="always")
@@ -100,27 +111,27 @@ def _next(st, node):
 
 
 @kernel(inline="always")
-def _hand(st, h):
-    x = st.pol_g[h]
+def _hand(st, ps, h):
+    x = ps.hand[h]
     return x if x >= 0 else st.list_head[CLOCK]
 
 
 @kernel
-def _unlink(st, node):
+def _unlink(st, ps, node):
     """Take a node off the clock; a hand on it moves on to the next one."""
     nx = _next(st, node)
     if nx == node:
         nx = -1
-    for h in (HH, HC, HT):
-        if st.pol_g[h] == node:
-            st.pol_g[h] = nx
+    for h in (HAND_HOT, HAND_COLD, HAND_TEST):
+        if ps.hand[h] == node:
+            ps.hand[h] = nx
     list_del(st, node)
 
 
 @kernel(inline="always")
-def _mc_adjust(st, d):
-    mc = st.pol_g[P_MC] + d
-    st.pol_g[P_MC] = min(max(mc, 1), max(st.pol_g[P_M] - 1, 1))
+def _mc_adjust(st, ps, d):
+    mc = ps.m_c[0] + d
+    ps.m_c[0] = min(max(mc, 1), max(ps.m[0] - 1, 1))
 
 
 @kernel(inline="always")
@@ -135,130 +146,130 @@ def _ref(st, f):
 
 
 @kernel
-def _init(st):
+def _init(st, ps):
     g = st.g
     m = g[G_NR_FRAMES] if g[G_CACHE_MODE] else max(g[G_NR_FREE] + 1 - g[G_HIGH], 2)
-    st.pol_g[P_M] = m
-    st.pol_g[P_MC] = 0
-    _mc_adjust(st, max(np.int64(1), np.int64(st.params[1] * m)))
-    for h in (HH, HC, HT):
-        st.pol_g[h] = -1
-    st.pol_g[P_INIT] = 1
+    ps.m[0] = m
+    ps.m_c[0] = 0
+    _mc_adjust(st, ps, max(np.int64(1), np.int64(st.params[1] * m)))
+    for h in (HAND_HOT, HAND_COLD, HAND_TEST):
+        ps.hand[h] = -1
+    ps.initialized[0] = 1
 
 
 @kernel
-def _end_test(st, node):
+def _end_test(st, ps, node):
     """A cold page's test period ends (HAND_hot or HAND_test passes it): a ghost leaves the
     clock; m_c - 1, or + 1 for a resident page referenced meanwhile (the bit is kept, in
     PG_referenced, for HAND_cold)."""
     if node >= st.g[G_NR_FRAMES]:
-        _unlink(st, node)
+        _unlink(st, ps, node)
         ghost_free(st, node)
-        st.pol_g[P_NONRES] -= 1
-        st.pol_g[P_TEST_EXPIRED] += 1
-        _mc_adjust(st, -1)
+        ps.nr_nonres[0] -= 1
+        ps.test_expired[0] += 1
+        _mc_adjust(st, ps, -1)
     elif st.node_val[node] == COLD_TEST:
         st.node_val[node] = COLD
         n = page_referenced(st, node)
         if n > 0:
             st.page_flags[node] |= PG_referenced
         if st.page_flags[node] & PG_referenced:
-            _mc_adjust(st, 1)
+            _mc_adjust(st, ps, 1)
         else:
-            st.pol_g[P_TEST_EXPIRED] += 1
-            _mc_adjust(st, -1)
+            ps.test_expired[0] += 1
+            _mc_adjust(st, ps, -1)
 
 
 @kernel
-def _run_hot(st):
+def _run_hot(st, ps):
     """HAND_hot: turn the next unreferenced hot page cold; end the test periods it passes."""
     steps = 2 * st.list_len[CLOCK] + 2
-    while steps > 0 and st.pol_g[P_HOT] > 0:
+    while steps > 0 and ps.nr_hot[0] > 0:
         steps -= 1
-        x = _hand(st, HH)
+        x = _hand(st, ps, HAND_HOT)
         if x >= st.g[G_NR_FRAMES] or st.node_val[x] == COLD_TEST:
-            st.pol_g[HH] = _next(st, x)
-            _end_test(st, x)
+            ps.hand[HAND_HOT] = _next(st, x)
+            _end_test(st, ps, x)
             continue
-        st.pol_g[HH] = _next(st, x)
+        ps.hand[HAND_HOT] = _next(st, x)
         if st.node_val[x] != HOT or _ref(st, x):
             continue
         st.node_val[x] = COLD
-        st.pol_g[P_HOT] -= 1
-        st.pol_g[P_DEMOTED] += 1
+        ps.nr_hot[0] -= 1
+        ps.demoted[0] += 1
         # the hand stops at the next hot page
         steps = st.list_len[CLOCK]
-        while steps > 0 and st.pol_g[P_HOT] > 0:
+        while steps > 0 and ps.nr_hot[0] > 0:
             steps -= 1
-            y = _hand(st, HH)
+            y = _hand(st, ps, HAND_HOT)
             if y < st.g[G_NR_FRAMES] and st.node_val[y] == HOT:
                 break
-            st.pol_g[HH] = _next(st, y)
-            _end_test(st, y)
+            ps.hand[HAND_HOT] = _next(st, y)
+            _end_test(st, ps, y)
         return True
     return False
 
 
 @kernel
-def _promote(st, f):
+def _promote(st, ps, f):
     """A cold page referenced in its test period turns hot at the head of the list."""
-    _mc_adjust(st, 1)
+    _mc_adjust(st, ps, 1)
     st.node_val[f] = HOT
-    st.pol_g[P_HOT] += 1
-    st.pol_g[P_PROMOTED] += 1
+    ps.nr_hot[0] += 1
+    ps.promoted[0] += 1
     list_add_tail(st, CLOCK, f)
-    while st.pol_g[P_HOT] > st.pol_g[P_M] - st.pol_g[P_MC]:
-        if not _run_hot(st):
+    while ps.nr_hot[0] > ps.m[0] - ps.m_c[0]:
+        if not _run_hot(st, ps):
             break
 
 
 @kernel
-def _run_test(st):
+def _run_test(st, ps):
     """HAND_test: end the test period of the next cold page in one."""
     steps = st.list_len[CLOCK] + 1
     while steps > 0:
         steps -= 1
-        x = _hand(st, HT)
+        x = _hand(st, ps, HAND_TEST)
         if x < 0:
             return
-        st.pol_g[HT] = _next(st, x)
+        ps.hand[HAND_TEST] = _next(st, x)
         if x >= st.g[G_NR_FRAMES] or st.node_val[x] == COLD_TEST:
-            _end_test(st, x)
+            _end_test(st, ps, x)
             return
 
 
 @kernel
-def _to_ghost(st, f):
+def _to_ghost(st, ps, f):
     """An evicted cold page in its test period: a ghost takes its place on the clock."""
     gh = ghost_new(st, st.node_key[f]) if st.node_key[f] >= 0 else -1
     if gh < 0:
-        _unlink(st, f)
+        _unlink(st, ps, f)
         return
     list_replace(st, f, gh)
-    for h in (HH, HC, HT):
-        if st.pol_g[h] == f:
-            st.pol_g[h] = gh
-    st.pol_g[P_NONRES] += 1
+    for h in (HAND_HOT, HAND_COLD, HAND_TEST):
+        if ps.hand[h] == f:
+            ps.hand[h] = gh
+    ps.nr_nonres[0] += 1
 
 
 @kernel
-def _run_cold(st):
+def _run_cold(st, ps):
     """HAND_cold: go round until a resident cold page is freed; True if one was."""
     steps = 3 * st.list_len[CLOCK] + 4
     while steps > 0:
         steps -= 1
-        if st.pol_g[P_RES] - st.pol_g[P_HOT] <= 0:
-            if not _run_hot(st):          # every resident page is hot: demote one
+        if ps.nr_res[0] - ps.nr_hot[0] <= 0:
+            if not _run_hot(st, ps):          # every resident page is hot: demote one
                 return False
             continue
-        x = _hand(st, HC)
-        st.pol_g[HC] = _next(st, x)
+        x = _hand(st, ps, HAND_COLD)
+        ps.hand[HAND_COLD] = _next(st, x)
         if x >= st.g[G_NR_FRAMES] or st.node_val[x] == HOT:
             continue
         if _ref(st, x):
-            _unlink(st, x)
+            _unlink(st, ps, x)
             if st.node_val[x] == COLD_TEST:
-                _promote(st, x)
+                _promote(st, ps, x)
             else:
                 st.node_val[x] = COLD_TEST      # a new test period, at the head
                 list_add_tail(st, CLOCK, x)
@@ -267,38 +278,38 @@ def _run_cold(st):
             st.cnt[C_RECLAIM_FAILURES] += 1
             continue
         if st.node_val[x] == COLD_TEST:
-            _to_ghost(st, x)
+            _to_ghost(st, ps, x)
         else:
-            _unlink(st, x)
-        st.pol_g[P_RES] -= 1
+            _unlink(st, ps, x)
+        ps.nr_res[0] -= 1
         forget_frame(st, x)
         st.page_flags[x] &= ~PG_lru
         reclaimed(st, x)
-        while st.pol_g[P_NONRES] > st.pol_g[P_M]:
-            _run_test(st)
+        while ps.nr_nonres[0] > ps.m[0]:
+            _run_test(st, ps)
         return True
     return False
 
 
 @kernel
 def page_added(st, ps, frame):
-    if st.pol_g[P_INIT] == 0:
-        _init(st)
+    if ps.initialized[0] == 0:
+        _init(st, ps)
     key = page_key(st, frame)
     node = key_node(st, key)
-    st.pol_g[P_RES] += 1
+    ps.nr_res[0] += 1
     if node >= st.g[G_NR_FRAMES]:
         # a non-resident cold page in its test period: hot, at the head
-        _unlink(st, node)
+        _unlink(st, ps, node)
         ghost_free(st, node)
-        st.pol_g[P_NONRES] -= 1
+        ps.nr_nonres[0] -= 1
         key_bind(st, key, frame)
-        _promote(st, frame)
-    elif (st.params[2] and not st.pol_g[P_FILLED]
-          and st.pol_g[P_HOT] < st.pol_g[P_M] - st.pol_g[P_MC]):
+        _promote(st, ps, frame)
+    elif (st.params[2] and not ps.filled[0]
+          and ps.nr_hot[0] < ps.m[0] - ps.m_c[0]):
         key_bind(st, key, frame)             # warm-up: hot until m - m_c are
         st.node_val[frame] = HOT
-        st.pol_g[P_HOT] += 1
+        ps.nr_hot[0] += 1
         list_add_tail(st, CLOCK, frame)
     else:
         key_bind(st, key, frame)
@@ -309,24 +320,24 @@ def page_added(st, ps, frame):
 @kernel
 def page_removed(st, ps, frame):
     if st.node_list[frame] == CLOCK:
-        _unlink(st, frame)
+        _unlink(st, ps, frame)
     if st.node_val[frame] == HOT:
-        st.pol_g[P_HOT] -= 1
-    st.pol_g[P_RES] -= 1
+        ps.nr_hot[0] -= 1
+    ps.nr_res[0] -= 1
     forget_frame(st, frame)
 
 
 @kernel
 def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
-    st.pol_g[P_FILLED] = 1
-    if not st.g[G_CACHE_MODE] and st.pol_g[P_RES] >= 2:
-        st.pol_g[P_M] = st.pol_g[P_RES]      # kernel mode: memory is full now
-        _mc_adjust(st, 0)
-        while st.pol_g[P_HOT] > st.pol_g[P_M] - st.pol_g[P_MC]:
-            if not _run_hot(st):
+    ps.filled[0] = 1
+    if not st.g[G_CACHE_MODE] and ps.nr_res[0] >= 2:
+        ps.m[0] = ps.nr_res[0]      # kernel mode: memory is full now
+        _mc_adjust(st, ps, 0)
+        while ps.nr_hot[0] > ps.m[0] - ps.m_c[0]:
+            if not _run_hot(st, ps):
                 break
     freed = 0
-    while freed < nr_to_free and _run_cold(st):
+    while freed < nr_to_free and _run_cold(st, ps):
         freed += 1
     return freed

@@ -38,9 +38,9 @@ more than 2 x memory entries the non-resident HIR page that left memory longest 
 One case cannot be followed with N frames: with H = 1, (a) can evict the very page being hit,
 which libCacheSim then keeps as a resident HIR page counted nowhere (N+1 pages in N slots). Here
 that page stays in memory, uncounted, until the next miss needs a frame, and is evicted then
-(``P_PENDING``); its S entry becomes a "phantom" ghost. A later reference to it, while the
+(``pending``); its S entry becomes a "phantom" ghost. A later reference to it, while the
 phantom is in S, is a hit for libCacheSim and a miss here: the only way the two can differ
-(``pol_g[P_PHANTOM_MISSES]`` counts them). Measured on every LIRS row of the reference CSVs:
+(``phantom_misses`` counts them). Measured on every LIRS row of the reference CSVs:
 exact at every size of 200 frames or more; below (H = 1) off by exactly those misses, e.g.
 cloudPhysicsIO +4 at 20 frames, +1 at 50 (tests/test_policy_lirs_clockpro.py).
 
@@ -76,10 +76,21 @@ PARAMS = {"hir_ratio": (0.01, "fraction of memory for resident HIR pages (libCac
                               "hirs_ratio; at least one page)")}
 
 S = 0                                   # node list: the LIRS stack, head = bottom
-# pol_g slots
-P_INIT, P_C, P_L, P_H, P_LC, P_PENDING, P_PHANTOM_MISSES = range(7)
-Q_H = 8                                 # Q head (front, next to go), tail, length (= HIR count)
-NH_H = 11                               # NH head (oldest ghost), tail, length
+Q, NH = 0, 1                            # the lists of cl_head, cl_tail and cl_len
+FIELDS = (
+    ("initialized", "int8", "1", 0, None),   # set at the first page added (``_init``)
+    ("c", "int64", "1", 0, None),            # memory size
+    ("lirs_limit", "int64", "1", 0, None),   # L_lirs = c - L_hirs
+    ("hirs_limit", "int64", "1", 0, None),   # L_hirs = max(1, hir_ratio * c)
+    ("lirs_count", "int64", "1", 0, None),   # LIR pages
+    ("pending", "int64", "1", 0, None),      # the uncounted page (-1: none)
+    ("phantom_misses", "int64", "1", 0, None),
+    # Q: head (front, next to go), tail, length (= resident HIR count); NH: head (oldest
+    # ghost), tail, length
+    ("cl_head", "int64", "2", 0, None),
+    ("cl_tail", "int64", "2", 0, None),
+    ("cl_len", "int64", "2", 0, None),
+)
 LIR = -1                                # node_val of an LIR page
 PHANTOM = -2                            # node_val of a counted-nowhere page or its ghost
 NEW = -3                                # node_val of a page being added, on neither list
@@ -88,31 +99,31 @@ NEW = -3                                # node_val of a page being added, on nei
 # ---- Q and NH: lists through node_val (prev + 1) and node_val2 (next + 1) -------------------
 
 @kernel(inline="always")
-def _cl_add_tail(st, h, node):
-    tail = st.pol_g[h + 1]
+def _cl_add_tail(st, ps, h, node):
+    tail = ps.cl_tail[h]
     st.node_val[node] = tail + 1
     st.node_val2[node] = 0
     if tail >= 0:
         st.node_val2[tail] = node + 1
     else:
-        st.pol_g[h] = node
-    st.pol_g[h + 1] = node
-    st.pol_g[h + 2] += 1
+        ps.cl_head[h] = node
+    ps.cl_tail[h] = node
+    ps.cl_len[h] += 1
 
 
 @kernel(inline="always")
-def _cl_del(st, h, node, mark):
+def _cl_del(st, ps, h, node, mark):
     pv = st.node_val[node] - 1
     nx = st.node_val2[node] - 1
     if pv >= 0:
         st.node_val2[pv] = nx + 1
     else:
-        st.pol_g[h] = nx
+        ps.cl_head[h] = nx
     if nx >= 0:
         st.node_val[nx] = pv + 1
     else:
-        st.pol_g[h + 1] = pv
-    st.pol_g[h + 2] -= 1
+        ps.cl_tail[h] = pv
+    ps.cl_len[h] -= 1
     st.node_val[node] = mark
     st.node_val2[node] = 0
 
@@ -123,34 +134,34 @@ def _is_lir(st, node):
 
 
 @kernel
-def _init(st):
+def _init(st, ps):
     g = st.g
     if g[G_CACHE_MODE]:
         c = g[G_NR_FRAMES]
     else:
         c = max(g[G_NR_FREE] + 1 - g[G_HIGH], 2)
     h = max(np.int64(1), np.int64(st.params[0] * c))      # LIRS_init: MAX(1, ratio * size)
-    st.pol_g[P_C] = c
-    st.pol_g[P_H] = h
-    st.pol_g[P_L] = c - h
-    st.pol_g[P_PENDING] = -1
-    for k in (Q_H, NH_H):
-        st.pol_g[k] = -1
-        st.pol_g[k + 1] = -1
-        st.pol_g[k + 2] = 0
-    st.pol_g[P_INIT] = 1
+    ps.c[0] = c
+    ps.hirs_limit[0] = h
+    ps.lirs_limit[0] = c - h
+    ps.pending[0] = -1
+    for k in (Q, NH):
+        ps.cl_head[k] = -1
+        ps.cl_tail[k] = -1
+        ps.cl_len[k] = 0
+    ps.initialized[0] = 1
 
 
 @kernel
-def _drop_ghost(st, gh):
+def _drop_ghost(st, ps, gh):
     """Forget a ghost: off S, off NH if on it, back to the pool."""
     if st.node_val[gh] >= 0:
-        _cl_del(st, NH_H, gh, PHANTOM)
+        _cl_del(st, ps, NH, gh, PHANTOM)
     ghost_free(st, gh)
 
 
 @kernel
-def _to_ghost(st, frame, phantom):
+def _to_ghost(st, ps, frame, phantom):
     """The frame leaves memory; if it is in S a ghost takes its place there (evictHIR)."""
     if st.node_list[frame] != S:
         return
@@ -159,8 +170,8 @@ def _to_ghost(st, frame, phantom):
         list_del(st, frame)
         return
     gh = ghost_new(st, key)
-    if gh < 0 and st.pol_g[NH_H + 2] > 0:      # pool exhausted: forget the oldest first
-        _drop_ghost(st, st.pol_g[NH_H])
+    if gh < 0 and ps.cl_len[NH] > 0:          # pool exhausted: forget the oldest first
+        _drop_ghost(st, ps, ps.cl_head[NH])
         gh = ghost_new(st, key)
     if gh < 0:
         list_del(st, frame)
@@ -170,17 +181,17 @@ def _to_ghost(st, frame, phantom):
     if phantom:
         st.node_val[gh] = PHANTOM
     else:
-        _cl_add_tail(st, NH_H, gh)
+        _cl_add_tail(st, ps, NH, gh)
 
 
 @kernel
-def _free(st, frame, phantom):
+def _free(st, ps, frame, phantom):
     """Evict a page (already off Q); True if it is gone."""
     st.cnt[C_PAGES_SCANNED] += 1
     if shrink_page(st, frame) != PAGE_FREED:
         st.cnt[C_RECLAIM_FAILURES] += 1
         return False
-    _to_ghost(st, frame, phantom)
+    _to_ghost(st, ps, frame, phantom)
     forget_frame(st, frame)
     st.page_flags[frame] &= ~PG_lru
     reclaimed(st, frame)
@@ -188,96 +199,96 @@ def _free(st, frame, phantom):
 
 
 @kernel
-def _evict_hir(st, busy):
+def _evict_hir(st, ps, busy):
     """evictHIR: free the front of Q. ``busy`` is the page being referenced: if it is the front
-    it cannot leave memory now, so it leaves Q uncounted (P_PENDING, see the docstring)."""
-    tries = st.pol_g[Q_H + 2]
+    it cannot leave memory now, so it leaves Q uncounted (``pending``, see the docstring)."""
+    tries = ps.cl_len[Q]
     while tries > 0:
         tries -= 1
-        f = st.pol_g[Q_H]
-        _cl_del(st, Q_H, f, PHANTOM)
+        f = ps.cl_head[Q]
+        _cl_del(st, ps, Q, f, PHANTOM)
         if f == busy:
-            if st.pol_g[P_PENDING] >= 0:
-                _evict_pending(st)
-            st.pol_g[P_PENDING] = f
+            if ps.pending[0] >= 0:
+                _evict_pending(st, ps)
+            ps.pending[0] = f
             return True
-        if _free(st, f, False):
+        if _free(st, ps, f, False):
             return True
-        _cl_add_tail(st, Q_H, f)                  # cannot go now: to the end of Q
+        _cl_add_tail(st, ps, Q, f)                # cannot go now: to the end of Q
     return False
 
 
 @kernel
-def _evict_pending(st):
-    f = st.pol_g[P_PENDING]
-    st.pol_g[P_PENDING] = -1
-    if not _free(st, f, True):
-        _cl_add_tail(st, Q_H, f)              # kernel mode only: back to being counted
+def _evict_pending(st, ps):
+    f = ps.pending[0]
+    ps.pending[0] = -1
+    if not _free(st, ps, f, True):
+        _cl_add_tail(st, ps, Q, f)            # kernel mode only: back to being counted
 
 
 @kernel
-def _prune(st):
+def _prune(st, ps):
     """Stack pruning (the paper's, LIRS_prune): drop HIR entries from the bottom of S."""
     while True:
         b = st.list_head[S]
         if b < 0 or b == st.list_tail[S] or _is_lir(st, b):
             return
         if b >= st.g[G_NR_FRAMES]:
-            _drop_ghost(st, b)
+            _drop_ghost(st, ps, b)
         else:
             list_del(st, b)
-            if b == st.pol_g[P_PENDING]:          # counted nowhere, now in no structure:
-                _evict_pending(st)                # libCacheSim has forgotten it
+            if b == ps.pending[0]:                # counted nowhere, now in no structure:
+                _evict_pending(st, ps)            # libCacheSim has forgotten it
 
 
 @kernel
-def _evict_lir(st, busy):
+def _evict_lir(st, ps, busy):
     """evictLIR: the bottom of S (an LIR page) becomes a resident HIR page at the end of Q,
     after the front of Q is freed if Q is full; then prune. False if there is no LIR page."""
     b = st.list_head[S]
     if b >= 0 and not _is_lir(st, b):
-        _prune(st)                    # S not pruned yet (no LIR page had been at its bottom)
+        _prune(st, ps)                # S not pruned yet (no LIR page had been at its bottom)
         b = st.list_head[S]
     if b < 0 or not _is_lir(st, b):
         return False
-    st.pol_g[P_LC] -= 1
+    ps.lirs_count[0] -= 1
     list_del(st, b)
-    while st.pol_g[Q_H + 2] + 1 > st.pol_g[P_H]:
-        if not _evict_hir(st, busy):
+    while ps.cl_len[Q] + 1 > ps.hirs_limit[0]:
+        if not _evict_hir(st, ps, busy):
             break
-    _cl_add_tail(st, Q_H, b)
-    _prune(st)
+    _cl_add_tail(st, ps, Q, b)
+    _prune(st, ps)
     return True
 
 
 @kernel
-def _lir_room(st, busy):
+def _lir_room(st, ps, busy):
     """``while lirs_count + 1 > lirs_limit: evictLIR``."""
-    while st.pol_g[P_LC] + 1 > st.pol_g[P_L]:
-        if not _evict_lir(st, busy):
+    while ps.lirs_count[0] + 1 > ps.lirs_limit[0]:
+        if not _evict_lir(st, ps, busy):
             return
 
 
 @kernel
-def _limit_stack(st):
+def _limit_stack(st, ps):
     """limitStack: S holds at most 2c entries; drop the oldest non-resident HIR pages."""
-    while st.list_len[S] > 2 * st.pol_g[P_C] and st.pol_g[NH_H + 2] > 0:
-        _drop_ghost(st, st.pol_g[NH_H])
+    while st.list_len[S] > 2 * ps.c[0] and ps.cl_len[NH] > 0:
+        _drop_ghost(st, ps, ps.cl_head[NH])
 
 
 @kernel
-def _make_room(st, frame):
+def _make_room(st, ps, frame):
     """LIRS_can_insert and LIRS_evict for a page in neither S nor Q: with both sets full, free
     the front of Q. After ``reclaim`` on a full memory there is room already."""
-    while st.pol_g[P_LC] + 1 > st.pol_g[P_L] and st.pol_g[Q_H + 2] + 1 > st.pol_g[P_H]:
-        if not _evict_hir(st, frame):
+    while ps.lirs_count[0] + 1 > ps.lirs_limit[0] and ps.cl_len[Q] + 1 > ps.hirs_limit[0]:
+        if not _evict_hir(st, ps, frame):
             return
 
 
 @kernel
 def page_added(st, ps, frame):
-    if st.pol_g[P_INIT] == 0:
-        _init(st)
+    if ps.initialized[0] == 0:
+        _init(st, ps)
     key = page_key(st, frame)
     node = key_node(st, key)
     st.node_val[frame] = NEW
@@ -286,33 +297,33 @@ def page_added(st, ps, frame):
         # a non-resident HIR page in S: the fault finds it there and moves it to the top
         phantom = st.node_val[node] == PHANTOM
         if phantom:
-            st.pol_g[P_PHANTOM_MISSES] += 1
-        _drop_ghost(st, node)
+            ps.phantom_misses[0] += 1
+        _drop_ghost(st, ps, node)
         key_bind(st, key, frame)
         list_add_tail(st, S, frame)
-        _lir_room(st, frame)                 # LIRS_can_insert / hit_RD_HIRinS
+        _lir_room(st, ps, frame)             # LIRS_can_insert / hit_RD_HIRinS
         if not phantom:
             # LIRS_evict's first case, only if memory is still full
             n = 0
-            while st.pol_g[P_LC] + st.pol_g[Q_H + 2] + 1 > st.pol_g[P_C] and n < 4:
+            while ps.lirs_count[0] + ps.cl_len[Q] + 1 > ps.c[0] and n < 4:
                 n += 1
-                while st.pol_g[Q_H + 2] >= st.pol_g[P_H]:
-                    if not _evict_hir(st, frame):
+                while ps.cl_len[Q] >= ps.hirs_limit[0]:
+                    if not _evict_hir(st, ps, frame):
                         break
-                _evict_lir(st, frame)
+                _evict_lir(st, ps, frame)
         st.node_val[frame] = LIR
-        st.pol_g[P_LC] += 1
+        ps.lirs_count[0] += 1
     else:
         # not in S or Q (a key still bound to another frame is a new identity for this one)
         key_bind(st, key, frame)
-        _make_room(st, frame)
+        _make_room(st, ps, frame)
         list_add_tail(st, S, frame)
-        if st.pol_g[P_LC] + 1 <= st.pol_g[P_L]:
+        if ps.lirs_count[0] + 1 <= ps.lirs_limit[0]:
             st.node_val[frame] = LIR          # the LIR set is not full yet
-            st.pol_g[P_LC] += 1
+            ps.lirs_count[0] += 1
         else:
-            _cl_add_tail(st, Q_H, frame)
-    _limit_stack(st)
+            _cl_add_tail(st, ps, Q, frame)
+    _limit_stack(st, ps)
 
 
 @kernel
@@ -320,28 +331,28 @@ def page_accessed(st, ps, frame):
     v = st.node_val[frame]
     if v == LIR:
         list_move_tail(st, S, frame)
-        _prune(st)
+        _prune(st, ps)
     elif st.node_list[frame] == S:
         # a resident HIR page in S: it becomes LIR (hit_RD_HIRinS)
         list_move_tail(st, S, frame)
         if v >= 0:
-            _cl_del(st, Q_H, frame, NEW)
+            _cl_del(st, ps, Q, frame, NEW)
         else:                                 # the uncounted page: counted again
-            st.pol_g[P_PENDING] = -1
+            ps.pending[0] = -1
             st.node_val[frame] = NEW
-        _lir_room(st, frame)
+        _lir_room(st, ps, frame)
         st.node_val[frame] = LIR
-        st.pol_g[P_LC] += 1
+        ps.lirs_count[0] += 1
     elif v >= 0:
         # a resident HIR page not in S: end of Q, top of S (hit_RD_HIRinQ)
-        _cl_del(st, Q_H, frame, NEW)
-        _cl_add_tail(st, Q_H, frame)
-        _lir_room(st, frame)
+        _cl_del(st, ps, Q, frame, NEW)
+        _cl_add_tail(st, ps, Q, frame)
+        _lir_room(st, ps, frame)
         list_add_tail(st, S, frame)
     else:
         # the uncounted page after S forgot it cannot be here (_prune evicts it)
         list_add_tail(st, S, frame)
-    _limit_stack(st)
+    _limit_stack(st, ps)
 
 
 @kernel
@@ -349,15 +360,15 @@ def page_removed(st, ps, frame):
     """LIRS_remove: the page goes without a ghost."""
     v = st.node_val[frame]
     if v >= 0:
-        _cl_del(st, Q_H, frame, NEW)
+        _cl_del(st, ps, Q, frame, NEW)
     elif v == LIR:
-        st.pol_g[P_LC] -= 1
-    elif frame == st.pol_g[P_PENDING]:
-        st.pol_g[P_PENDING] = -1
+        ps.lirs_count[0] -= 1
+    elif frame == ps.pending[0]:
+        ps.pending[0] = -1
     lir = v == LIR
     forget_frame(st, frame)
     if lir:
-        _prune(st)
+        _prune(st, ps)
 
 
 @kernel
@@ -369,21 +380,21 @@ def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
     if not st.g[G_CACHE_MODE]:
-        c = st.pol_g[P_LC] + st.pol_g[Q_H + 2] + (1 if st.pol_g[P_PENDING] >= 0 else 0)
+        c = ps.lirs_count[0] + ps.cl_len[Q] + (1 if ps.pending[0] >= 0 else 0)
         if c >= 2:
             h = max(np.int64(1), np.int64(st.params[0] * c))
-            st.pol_g[P_C] = c
-            st.pol_g[P_H] = h
-            st.pol_g[P_L] = c - h
-        while st.pol_g[P_LC] > st.pol_g[P_L] and st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
-            if not _evict_lir(st, -1):
+            ps.c[0] = c
+            ps.hirs_limit[0] = h
+            ps.lirs_limit[0] = c - h
+        while ps.lirs_count[0] > ps.lirs_limit[0] and st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
+            if not _evict_lir(st, ps, -1):
                 break
     while st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
-        if st.pol_g[P_PENDING] >= 0:
-            _evict_pending(st)
+        if ps.pending[0] >= 0:
+            _evict_pending(st, ps)
             continue
-        if st.pol_g[Q_H + 2] == 0 and not _evict_lir(st, -1):
+        if ps.cl_len[Q] == 0 and not _evict_lir(st, ps, -1):
             break
-        if st.pol_g[Q_H + 2] > 0 and not _evict_hir(st, -1):
+        if ps.cl_len[Q] > 0 and not _evict_hir(st, ps, -1):
             break
     return st.cnt[C_PAGES_FREED] - f0

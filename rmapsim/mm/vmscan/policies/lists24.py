@@ -4,8 +4,8 @@ inactive_clean), fed by the old virtual scan of page tables.
 docs/reference/linux-mm-history.md sections 3.1 and 1.3, Linux 2.4.0 ``mm/vmscan.c``,
 ``mm/swap.c``. Lists (the head
 of a list here is the kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTIVE_DIRTY``,
-``INACTIVE_CLEAN``. Page age lives in ``page_age``; ``memory_pressure`` in ``pol_g[MP]``.
-Routines and the kernel functions they model:
+``INACTIVE_CLEAN``. Page age lives in ``page_age``; ``memory_pressure`` in the policy's field
+of that name (``FIELDS``). Routines and the kernel functions they model:
 
 - ``age_page_up`` / ``age_page_down_ageonly`` / ``activate_page`` / ``deactivate_page`` /
   ``lru_cache_add``: mm/swap.c, in ``lists24_aging`` (+``PAGE_AGE_ADV`` capped at
@@ -55,7 +55,7 @@ Where the model simplifies the kernel, and why:
   simulator has no hook for a minor fault. A page faulted back while on an inactive list is
   found mapped (``page_count > 1``) and reactivated by the next ``page_launder`` or
   ``reclaim_page``.
-- A pending allocation counts as a free shortage (``pol_g[NEED]``), so reclaim works even when
+- A pending allocation counts as a free shortage (``ps.need``), so reclaim works even when
   the watermark arithmetic says there is none (cache mode has no watermarks). Direct reclaim
   (``user``) is recognised by free memory at or below ``min``. 2.4.0's kswapd loops on while
   swap space is left; here reclaim gives up when a round of ``do_try_to_free_pages`` freed
@@ -79,8 +79,8 @@ from rmapsim.mm.swap import add_to_swap_cache, swap_writepage
 from rmapsim.mm.swapfile import get_swap_page
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_del, list_move_tail
-from rmapsim.mm.vmscan.policies.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY, MP,
-                                                      NEED, PAGE_AGE_START, PROGRESS, age_page_up,
+from rmapsim.mm.vmscan.policies.lists24_aging import (ACTIVE, INACTIVE_CLEAN, INACTIVE_DIRTY,
+                                                      PAGE_AGE_START, age_page_up,
                                                       deactivate_page, left_swap_cache,
                                                       lru_cache_add, progress,
                                                       test_clear_referenced)
@@ -97,57 +97,62 @@ INACTIVE_SHIFT = 6
 SWAP_SHIFT = 5
 SWAP_MIN = 8
 SAFETY_SWEEPS = 64
+FIELDS = (
+    ("memory_pressure", "int64", "1", 0, None),
+    ("need", "int64", "1", 0, None),       # pages the current reclaim call still has to free
+    ("progress", "int64", "1", 0, None),   # steps towards a freeable page (see ``reclaim``)
+)
 
 
 # ---- the hooks --------------------------------------------------------------------------------
 
 @kernel(inline="always")
 def page_added(st, ps, frame):
-    st.pol_g[MP] += 1                        # __alloc_pages: memory_pressure++
+    ps.memory_pressure[0] += 1               # __alloc_pages: memory_pressure++
     st.page_age[frame] = PAGE_AGE_START      # __free_pages_ok left it so
     fl = st.page_flags[frame]
     if (fl & PG_anon) and not (fl & PG_swapcache):
         return                               # anonymous: on no list until it enters swap cache
     if not (fl & PG_anon):
         age_page_up(st, frame)               # filemap_nopage's retry: __find_page_nolock
-    lru_cache_add(st, frame)
+    lru_cache_add(st, ps, frame)
 
 
 @kernel(inline="always")
 def page_removed(st, ps, frame):
     forget_frame(st, frame)
-    if st.pol_g[MP] > 1:                     # __free_pages_ok: memory_pressure-- (>= NR_CPUS)
-        st.pol_g[MP] -= 1
+    if ps.memory_pressure[0] > 1:            # __free_pages_ok: memory_pressure-- (>= NR_CPUS)
+        ps.memory_pressure[0] -= 1
 
 
 # ---- targets ----------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def inactive_target(st):
-    t = st.pol_g[MP] >> INACTIVE_SHIFT
+def inactive_target(st, ps):
+    t = ps.memory_pressure[0] >> INACTIVE_SHIFT
     q = st.g[G_NR_FRAMES] // 4
     return q if t > q else t
 
 
 @kernel
-def free_shortage(st):
+def free_shortage(st, ps):
     free = st.g[G_NR_FREE]
     clean = st.list_len[INACTIVE_CLEAN]
     freeable = free + clean
-    target = st.g[G_HIGH] + inactive_target(st) // 3
+    target = st.g[G_HIGH] + inactive_target(st, ps) // 3
     if freeable < target:
         s = target - freeable
     elif freeable < st.g[G_MIN] + 1:        # the per-zone pages_min test (one zone here)
         s = st.g[G_MIN] + 1 - freeable
     else:
         s = 0
-    need = st.pol_g[NEED]
+    need = ps.need[0]
     return need if need > s else s
 
 
 @kernel
-def inactive_shortage(st):
-    s = st.g[G_HIGH] + inactive_target(st) - st.g[G_NR_FREE] \
+def inactive_shortage(st, ps):
+    s = st.g[G_HIGH] + inactive_target(st, ps) - st.g[G_NR_FREE] \
         - st.list_len[INACTIVE_CLEAN] - st.list_len[INACTIVE_DIRTY]
     return s if s > 0 else 0
 
@@ -169,7 +174,7 @@ def _leaves_queue(st, f):
 
 
 @kernel
-def reclaim_page(st):
+def reclaim_page(st, ps):
     """One page off inactive_clean, freed; False if none could be."""
     maxscan = st.list_len[INACTIVE_CLEAN]
     while maxscan > 0:
@@ -187,7 +192,7 @@ def reclaim_page(st):
         if shrink_page(st, f) == PAGE_FREED:               # __delete_from_swap_cache / __remove_inode_page
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
-            st.pol_g[MP] += 1
+            ps.memory_pressure[0] += 1
             return True
         list_move_tail(st, ACTIVE, f)
     return False
@@ -214,7 +219,7 @@ def launder_one(st, f):
 
 
 @kernel
-def page_launder(st):
+def page_launder(st, ps):
     cleaned = 0
     launder_loop = False
     while True:
@@ -235,7 +240,7 @@ def page_launder(st):
                     list_move_tail(st, INACTIVE_DIRTY, f)
                     continue
                 r = launder_one(st, f)
-                progress(st)
+                progress(ps)
                 if r == 2:
                     cleaned += 1
                     continue
@@ -245,14 +250,14 @@ def page_launder(st):
                     continue
             list_move_tail(st, INACTIVE_CLEAN, f)
             cleaned += 1
-            progress(st)
-        if launder_loop or not free_shortage(st):
+            progress(ps)
+        if launder_loop or not free_shortage(st, ps):
             return cleaned
         launder_loop = True
 
 
 @kernel
-def refill_inactive_scan(st, priority, oneshot):
+def refill_inactive_scan(st, ps, priority, oneshot):
     maxscan = st.list_len[ACTIVE] >> priority
     if maxscan == 0 and st.list_len[ACTIVE] > 0:
         maxscan = 1                          # model floor: see the docstring
@@ -268,13 +273,13 @@ def refill_inactive_scan(st, priority, oneshot):
         st.cnt[C_PAGES_SCANNED] += 1
         if test_clear_referenced(st, f):
             age_page_up(st, f)
-            progress(st)
+            progress(ps)
         else:
             if st.page_age[f] > 0:
-                progress(st)
+                progress(ps)
             st.page_age[f] //= 2             # age_page_down_ageonly
             if st.page_age[f] == 0 and st.page_count[f] <= 1:
-                deactivate_page(st, f, 2)
+                deactivate_page(st, ps, f, 2)
         if st.node_list[f] == ACTIVE:
             list_move_tail(st, ACTIVE, f)
         else:
@@ -287,7 +292,7 @@ def refill_inactive_scan(st, priority, oneshot):
 # ---- swap_out: the virtual scan --------------------------------------------------------------
 
 @kernel
-def try_to_swap_out(st, mm, pte):
+def try_to_swap_out(st, ps, mm, pte):
     e = st.pt[pte]
     f = e >> 12
     if not (e & _PAGE_PRESENT) or f == st.g[G_ZERO_FRAME]:
@@ -302,59 +307,59 @@ def try_to_swap_out(st, mm, pte):
     if e & _PAGE_ACCESSED:
         st.pt[pte] = e & ~_PAGE_ACCESSED
         age_page_up(st, f)
-        progress(st)
+        progress(ps)
         return 0
     if st.node_list[f] != ACTIVE and st.page_age[f] > 0:
         st.page_age[f] //= 2                 # still mapped, so it cannot be freeable
-        progress(st)
+        progress(ps)
     if st.page_age[f] > 0 or fl & PG_locked:
         return 0
     if fl & PG_swapcache:
         if e & _PAGE_DIRTY:
             st.page_flags[f] |= PG_dirty
-        deactivate_page(st, f, 2)
+        deactivate_page(st, ps, f, 2)
         put_swap_entry(st, mm, pte, f, st.page_private[f])
-        progress(st)
+        progress(ps)
         return 0
     if not (e & _PAGE_DIRTY) and not (fl & PG_dirty):
-        deactivate_page(st, f, 2)
+        deactivate_page(st, ps, f, 2)
         drop_pte(st, mm, pte, f, 0)
-        progress(st)
+        progress(ps)
         if st.page_count[f] == 0:            # anonymous, never written: freed
             forget_frame(st, f)
             free_if_unused(st, f)
         return 0
     if st.page_mapping[f] >= 0:
         st.page_flags[f] |= PG_dirty         # set_page_dirty: page_launder writes it
-        deactivate_page(st, f, 2)
+        deactivate_page(st, ps, f, 2)
         drop_pte(st, mm, pte, f, 0)
-        progress(st)
+        progress(ps)
         return 0
     slot = get_swap_page(st)
     if slot < 0:
         return 0
     add_to_swap_cache(st, f, slot)
     st.page_flags[f] |= PG_dirty
-    lru_cache_add(st, f)
+    lru_cache_add(st, ps, f)
     put_swap_entry(st, mm, pte, f, slot)
-    progress(st)
+    progress(ps)
     return 0
 
 
 @kernel
-def swap_out_mm(st, mm):
+def swap_out_mm(st, ps, mm):
     while True:
         p = next_swap_pte(st, mm)
         if p < 0:
             st.mm_swap_cnt[mm] = 0
             return 0
-        r = try_to_swap_out(st, mm, p)
+        r = try_to_swap_out(st, ps, mm, p)
         if r:
             return r
 
 
 @kernel
-def swap_out(st):
+def swap_out(st, ps):
     """One swap_out_mm on the mm of largest swap_cnt (2.4.0 breaks out of its ``counter``
     loop after the first choice, so the priority does not matter)."""
     n_mm = st.g[G_N_MM]
@@ -371,7 +376,7 @@ def swap_out(st):
                 max_cnt = st.mm_swap_cnt[mm]
                 best = mm
         if best >= 0:
-            return swap_out_mm(st, best)
+            return swap_out_mm(st, ps, best)
     return 0
 
 
@@ -385,29 +390,29 @@ def page_cluster(st):
 
 
 @kernel
-def refill_inactive(st, user):
-    count = inactive_shortage(st) + free_shortage(st)
+def refill_inactive(st, ps, user):
+    count = inactive_shortage(st, ps) + free_shortage(st, ps)
     if user:
         count = 1 << page_cluster(st)
     start = count
     priority = 6
     while priority >= 0:
         progress = False
-        while refill_inactive_scan(st, priority, True):
+        while refill_inactive_scan(st, ps, priority, True):
             progress = True
             count -= 1
             if count <= 0:
                 return True
-        while swap_out(st):
+        while swap_out(st, ps):
             progress = True
             count -= 1
             if count <= 0:
                 return True
-        if not inactive_shortage(st) or not free_shortage(st):
+        if not inactive_shortage(st, ps) or not free_shortage(st, ps):
             return count < start
         if not progress:
             priority -= 1
-    while refill_inactive_scan(st, 0, True):
+    while refill_inactive_scan(st, ps, 0, True):
         count -= 1
         if count <= 0:
             break
@@ -415,13 +420,13 @@ def refill_inactive(st, user):
 
 
 @kernel
-def do_try_to_free_pages(st, user):
+def do_try_to_free_pages(st, ps, user):
     ret = 0
     clean = st.list_len[INACTIVE_CLEAN]
-    if free_shortage(st) or st.list_len[INACTIVE_DIRTY] > st.g[G_NR_FREE] + clean:
-        ret += page_launder(st)
-    if free_shortage(st) or inactive_shortage(st):
-        ret += refill_inactive(st, user)
+    if free_shortage(st, ps) or st.list_len[INACTIVE_DIRTY] > st.g[G_NR_FREE] + clean:
+        ret += page_launder(st, ps)
+    if free_shortage(st, ps) or inactive_shortage(st, ps):
+        ret += refill_inactive(st, ps, user)
     else:
         ret = 1
     return ret
@@ -441,21 +446,21 @@ def reclaim(st, ps, sc):
     safety = SAFETY_SWEEPS * st.g[G_NR_FRAMES] + 4096
     w0 = _work(st)
     while True:
-        while c[C_PAGES_FREED] - f0 < nr_to_free and reclaim_page(st):
+        while c[C_PAGES_FREED] - f0 < nr_to_free and reclaim_page(st, ps):
             pass
         done = c[C_PAGES_FREED] - f0
         if done >= nr_to_free:
             break
-        st.pol_g[NEED] = nr_to_free - done
-        p0 = st.pol_g[PROGRESS]
-        do_try_to_free_pages(st, user)
-        st.pol_g[NEED] = 0
-        if c[C_PAGES_FREED] - f0 == done and st.pol_g[PROGRESS] == p0:
+        ps.need[0] = nr_to_free - done
+        p0 = ps.progress[0]
+        do_try_to_free_pages(st, ps, user)
+        ps.need[0] = 0
+        if c[C_PAGES_FREED] - f0 == done and ps.progress[0] == p0:
             break                            # nothing moved towards a freeable page
         if done == 0 and _work(st) - w0 > safety:
             break
-    if not user and (inactive_shortage(st) or free_shortage(st)):
-        do_try_to_free_pages(st, user)      # kswapd keeps the inactive queues stocked
-    refill_inactive_scan(st, 6, False)      # kswapd's background aging
-    st.pol_g[MP] -= st.pol_g[MP] >> INACTIVE_SHIFT   # recalculate_vm_stats
+    if not user and (inactive_shortage(st, ps) or free_shortage(st, ps)):
+        do_try_to_free_pages(st, ps, user)  # kswapd keeps the inactive queues stocked
+    refill_inactive_scan(st, ps, 6, False)  # kswapd's background aging
+    ps.memory_pressure[0] -= ps.memory_pressure[0] >> INACTIVE_SHIFT   # recalculate_vm_stats
     return c[C_PAGES_FREED] - f0

@@ -2,7 +2,7 @@
 the page-age constants, ``age_page_up``, ``activate_page``, ``deactivate_page`` and
 ``lru_cache_add``, as the 2.4.0 source has them (see ``lists24`` for the model as a whole).
 ``progress`` counts the steps towards a freeable page by which ``lists24.reclaim`` decides
-that it can still get somewhere.
+that it can still get somewhere (in ``ps.progress``, one of the ``FIELDS`` of ``lists24``).
 """
 from rmapsim.jit import kernel
 
@@ -13,10 +13,6 @@ ACTIVE = 0
 INACTIVE_DIRTY = 1
 INACTIVE_CLEAN = 2
 
-MP = 0                 # pol_g: memory_pressure
-NEED = 1               # pol_g: pages the current reclaim call still has to free
-PROGRESS = 2           # pol_g: steps towards a freeable page (see ``reclaim``)
-
 PAGE_AGE_START = 2
 PAGE_AGE_ADV = 3
 PAGE_AGE_MAX = 64
@@ -24,8 +20,8 @@ PAGE_AGE_MAX = 64
 # ---- mm/swap.c --------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def progress(st):
-    st.pol_g[PROGRESS] += 1
+def progress(ps):
+    ps.progress[0] += 1
 
 
 @kernel(inline="always")
@@ -52,20 +48,20 @@ def age_page_up(st, f):
 
 
 @kernel(inline="always")
-def deactivate_page(st, f, maxcount):
+def deactivate_page(st, ps, f, maxcount):
     """deactivate_page_nolock: ``maxcount`` counts the cache and the caller's reference."""
     st.page_age[f] = 0
     st.page_flags[f] &= ~PG_referenced
     if st.node_list[f] == ACTIVE and st.page_count[f] <= maxcount:
         list_move_tail(st, INACTIVE_DIRTY, f)
-        progress(st)
+        progress(ps)
 
 
 @kernel(inline="always")
-def lru_cache_add(st, f):
+def lru_cache_add(st, ps, f):
     list_move_tail(st, ACTIVE, f)
     if st.page_age[f] == 0:
-        deactivate_page(st, f, 2)
+        deactivate_page(st, ps, f, 2)
 
 
 @kernel(inline="always")

@@ -4,11 +4,10 @@ mark_page_accessed state machine, rmap's page_referenced, and reclaim_mapped by 
 docs/reference/linux-mm-history.md section 3.3, Linux 2.6.20 ``mm/vmscan.c``, ``mm/swap.c``.
 Lists (head = the
 kernel's ``list.prev``, the old end): ``ACTIVE``, ``INACTIVE``; ``HOLD`` is the private list
-``isolate_lru_pages`` moves a batch to. Policy globals: ``nr_scan_active`` and
-``nr_scan_inactive`` (the zone's scan accumulators), ``prev_priority`` (kept as
-``DEF_PRIORITY - prev_priority`` so that zeroed state means DEF_PRIORITY), the zone's
-``pages_scanned`` and the ``mapped_ratio`` of this reclaim call. Routines and the kernel
-functions they model:
+``isolate_lru_pages`` moves a batch to. The policy's ``FIELDS``: ``nr_scan_active`` and
+``nr_scan_inactive`` (the zone's scan accumulators), ``prev_priority`` (``DEF_PRIORITY`` at
+boot), the zone's ``pages_scanned`` and the ``mapped_ratio`` of this reclaim call. Routines and
+the kernel functions they model:
 
 - ``mark_page_accessed`` (mm/swap.c): inactive,unreferenced -> inactive,referenced ->
   active,unreferenced -> active,referenced. The fault path calls it once for a page it brings
@@ -73,16 +72,18 @@ ACTIVE = 0
 INACTIVE = 1
 HOLD = 2
 
-NR_SCAN_ACTIVE = 0      # pol_g slots
-NR_SCAN_INACTIVE = 1
-PREV_PRIO_DROP = 2      # DEF_PRIORITY - zone->prev_priority
-PAGES_SCANNED = 3       # zone->pages_scanned, reset when pages are freed
-MAPPED_RATIO = 4
-
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 RETRIES = 2
 MAX_PASSES = 64
+
+FIELDS = (
+    ("nr_scan_active", "int64", "1", 0, None),
+    ("nr_scan_inactive", "int64", "1", 0, None),
+    ("prev_priority", "int64", "1", DEF_PRIORITY, None),    # zone->prev_priority
+    ("pages_scanned", "int64", "1", 0, None),   # zone->pages_scanned, reset when pages are freed
+    ("mapped_ratio", "int64", "1", 0, None),
+)
 
 
 # ---- list moves (mm_inline.h) and mm/swap.c ---------------------------------------------------
@@ -147,13 +148,13 @@ def page_added(st, ps, frame):
 def page_removed(st, ps, frame):
     forget_frame(st, frame)
     st.page_flags[frame] &= ~PG_active
-    st.pol_g[PAGES_SCANNED] = 0             # free_pages_bulk
+    ps.pages_scanned[0] = 0                 # free_pages_bulk
 
 
 # ---- scanning ---------------------------------------------------------------------------------
 
 @kernel(inline="always")
-def isolate_lru_pages(st, nr, src):
+def isolate_lru_pages(st, ps, nr, src):
     """Up to nr pages from the old end of src onto HOLD; how many."""
     n = 0
     while n < nr:
@@ -162,36 +163,26 @@ def isolate_lru_pages(st, nr, src):
             break
         list_move_tail(st, HOLD, f)
         n += 1
-    st.pol_g[PAGES_SCANNED] += n
+    ps.pages_scanned[0] += n
     return n
 
 
-@kernel(inline="always")
-def prev_priority(st):
-    return DEF_PRIORITY - st.pol_g[PREV_PRIO_DROP]
-
-
-@kernel(inline="always")
-def set_prev_priority(st, p):
-    st.pol_g[PREV_PRIO_DROP] = DEF_PRIORITY - p
-
-
 @kernel
-def reclaim_mapped(st, priority):
+def reclaim_mapped(st, ps, priority):
     """shrink_active_list's decision (sc->may_swap is always set)."""
-    if st.pol_g[PAGES_SCANNED] >= (st.list_len[ACTIVE] + st.list_len[INACTIVE]) * 3:
+    if ps.pages_scanned[0] >= (st.list_len[ACTIVE] + st.list_len[INACTIVE]) * 3:
         return True                         # zone_is_near_oom
-    p = min(prev_priority(st), priority)
+    p = min(ps.prev_priority[0], priority)
     distress = 100 >> p
-    swap_tendency = st.pol_g[MAPPED_RATIO] // 2 + distress + int(st.params[0])
+    swap_tendency = ps.mapped_ratio[0] // 2 + distress + int(st.params[0])
     return swap_tendency >= 100
 
 
 @kernel
-def shrink_active_list(st, nr_pages, priority):
-    rm = reclaim_mapped(st, priority)
+def shrink_active_list(st, ps, nr_pages, priority):
+    rm = reclaim_mapped(st, ps, priority)
     no_swap = st.g[G_SWAP_SIZE] == 0 and not st.g[G_SWAP_UNBOUNDED]
-    n = isolate_lru_pages(st, nr_pages, ACTIVE)
+    n = isolate_lru_pages(st, ps, nr_pages, ACTIVE)
     st.cnt[C_PAGES_SCANNED] += n
     for _ in range(n):
         f = st.list_head[HOLD]
@@ -203,7 +194,7 @@ def shrink_active_list(st, nr_pages, priority):
 
 
 @kernel
-def shrink_page_list(st, n):
+def shrink_page_list(st, ps, n):
     """The n pages on HOLD; returns how many were freed."""
     freed = 0
     for _ in range(n):
@@ -228,36 +219,35 @@ def shrink_page_list(st, n):
         else:
             add_active(st, f)               # add_to_swap failed: activate_locked
     if freed:
-        st.pol_g[PAGES_SCANNED] = 0
+        ps.pages_scanned[0] = 0
     return freed
 
 
 @kernel
-def shrink_inactive_list(st, max_scan):
+def shrink_inactive_list(st, ps, max_scan):
     scanned = 0
     freed = 0
     while scanned < max_scan:
-        n = isolate_lru_pages(st, SWAP_CLUSTER_MAX, INACTIVE)
+        n = isolate_lru_pages(st, ps, SWAP_CLUSTER_MAX, INACTIVE)
         if n == 0:
             break
         scanned += n
-        freed += shrink_page_list(st, n)
+        freed += shrink_page_list(st, ps, n)
     return freed
 
 
 @kernel
-def shrink_zone(st, priority):
-    g = st.pol_g
-    g[NR_SCAN_ACTIVE] += (st.list_len[ACTIVE] >> priority) + 1
-    nr_active = g[NR_SCAN_ACTIVE]
+def shrink_zone(st, ps, priority):
+    ps.nr_scan_active[0] += (st.list_len[ACTIVE] >> priority) + 1
+    nr_active = ps.nr_scan_active[0]
     if nr_active >= SWAP_CLUSTER_MAX:
-        g[NR_SCAN_ACTIVE] = 0
+        ps.nr_scan_active[0] = 0
     else:
         nr_active = 0
-    g[NR_SCAN_INACTIVE] += (st.list_len[INACTIVE] >> priority) + 1
-    nr_inactive = g[NR_SCAN_INACTIVE]
+    ps.nr_scan_inactive[0] += (st.list_len[INACTIVE] >> priority) + 1
+    nr_inactive = ps.nr_scan_inactive[0]
     if nr_inactive >= SWAP_CLUSTER_MAX:
-        g[NR_SCAN_INACTIVE] = 0
+        ps.nr_scan_inactive[0] = 0
     else:
         nr_inactive = 0
     freed = 0
@@ -265,11 +255,11 @@ def shrink_zone(st, priority):
         if nr_active:
             k = min(nr_active, SWAP_CLUSTER_MAX)
             nr_active -= k
-            shrink_active_list(st, k, priority)
+            shrink_active_list(st, ps, k, priority)
         if nr_inactive:
             k = min(nr_inactive, SWAP_CLUSTER_MAX)
             nr_inactive -= k
-            freed += shrink_inactive_list(st, k)
+            freed += shrink_inactive_list(st, ps, k)
     return freed
 
 
@@ -281,18 +271,18 @@ def mapped_ratio(st):
 
 
 @kernel
-def balance(st, target):
+def balance(st, ps, target):
     """One pass of the priority loop; pages freed."""
     freed = 0
     priority = DEF_PRIORITY
     while priority >= 0:
-        if prev_priority(st) > priority:
-            set_prev_priority(st, priority)
-        freed += shrink_zone(st, priority)
+        if ps.prev_priority[0] > priority:
+            ps.prev_priority[0] = priority
+        freed += shrink_zone(st, ps, priority)
         if freed >= target:
             break
         priority -= 1
-    set_prev_priority(st, max(priority, 0))
+    ps.prev_priority[0] = max(priority, 0)
     return freed
 
 
@@ -300,14 +290,14 @@ def balance(st, target):
 def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     f0 = st.cnt[C_PAGES_FREED]
-    st.pol_g[MAPPED_RATIO] = mapped_ratio(st)
+    ps.mapped_ratio[0] = mapped_ratio(st)
     target = min(nr_to_free, SWAP_CLUSTER_MAX)
     for k in range(MAX_PASSES):
-        if balance(st, target) > 0:
+        if balance(st, ps, target) > 0:
             break
         # kswapd's all_unreclaimable test: the zone was scanned six times over since a page
         # was last freed
         lru = st.list_len[ACTIVE] + st.list_len[INACTIVE]
-        if k >= RETRIES and st.pol_g[PAGES_SCANNED] >= 6 * lru:
+        if k >= RETRIES and ps.pages_scanned[0] >= 6 * lru:
             break
     return st.cnt[C_PAGES_FREED] - f0

@@ -4,10 +4,11 @@
 Pages of each type (anon = 0, file = 1) are on one list per generation: list
 ``(seq % MAX_NR_GENS) * 2 + type``; a page's ``node_val`` is its generation's sequence number
 (the kernel keeps ``seq % MAX_NR_GENS + 1`` in ``folio->flags``). ``max_seq`` (youngest, shared)
-and ``min_seq[type]`` (oldest) are in ``pol_g``; ``MIN_NR_GENS`` = 2, ``MAX_NR_GENS`` = 4,
-``MAX_NR_TIERS`` = 4, ``MIN_LRU_BATCH`` = 64 (``BITS_PER_LONG``), ``MAX_LRU_BATCH`` = 4096; at
-boot ``max_seq = MIN_NR_GENS + 1`` and ``min_seq = 0`` (``lru_gen_init_lruvec``). The head of a
-list here is the kernel's list tail (``lru_to_folio``, the old end).
+and ``min_seq[type]`` (oldest) are fields of the policy (``FIELDS``, as lrugen's counters);
+``MIN_NR_GENS`` = 2, ``MAX_NR_GENS`` = 4, ``MAX_NR_TIERS`` = 4, ``MIN_LRU_BATCH`` = 64
+(``BITS_PER_LONG``), ``MAX_LRU_BATCH`` = 4096; at boot ``max_seq = MIN_NR_GENS + 1`` and
+``min_seq = 0`` (``lru_gen_init_lruvec``). The head of a list here is the kernel's list tail
+(``lru_to_folio``, the old end).
 See docs/reference/linux-mm-history.md section 3.6.
 Routines and the kernel functions they model:
 
@@ -110,20 +111,23 @@ MIN_LRU_BATCH = 64
 MAX_LRU_BATCH = 4096
 SHADOWS = 2 * MAX_NR_GENS           # list of shadow entries, oldest first
 WORKINGSET = 1                      # node_val2 bit: PG_workingset
-# pol_g slots
-MAX_SEQ = 0
-MIN_SEQ = 1                         # 1, 2
-REFAULTED = 4                       # [type * MAX_NR_TIERS + tier], current history window
-EVICTED = 12
-PROTECTED = 20
-AVG_REFAULTED = 28
-AVG_TOTAL = 36
+# lrugen's counters: [type * MAX_NR_TIERS + tier] (2 x MAX_NR_TIERS); refaulted, evicted and
+# protected are the current history window, avg_* the averages reset_ctrl_pos keeps
+FIELDS = (
+    ("max_seq", "int64", "1", 0, None),
+    ("min_seq", "int64", "2", 0, None),           # [type]
+    ("refaulted", "int64", "8", 0, None),
+    ("evicted", "int64", "8", 0, None),
+    ("protected", "int64", "8", 0, None),
+    ("avg_refaulted", "int64", "8", 0, None),
+    ("avg_total", "int64", "8", 0, None),
+)
 P_SWAPPINESS, P_FAULT_ACTIVE = 0, 1
 
 
 @kernel
 def init(st, ps):
-    st.pol_g[MAX_SEQ] = MIN_NR_GENS + 1     # lru_gen_init_lruvec
+    ps.max_seq[0] = MIN_NR_GENS + 1         # lru_gen_init_lruvec
 
 
 @kernel(inline="always")
@@ -160,31 +164,29 @@ def _can_swap(st):
 
 
 @kernel(inline="always")
-def _nr_gens(st, type):
-    return st.pol_g[MAX_SEQ] - st.pol_g[MIN_SEQ + type] + 1
+def _nr_gens(st, ps, type):
+    return ps.max_seq[0] - ps.min_seq[type] + 1
 
 
 # ---- refault feedback -------------------------------------------------------------------------
 
 @kernel
-def reset_ctrl_pos(st, type):
-    pg = st.pol_g
+def reset_ctrl_pos(st, ps, type):
     for tier in range(MAX_NR_TIERS):
         i = type * MAX_NR_TIERS + tier
-        pg[AVG_REFAULTED + i] = (pg[AVG_REFAULTED + i] + pg[REFAULTED + i]) // 2
-        pg[AVG_TOTAL + i] = (pg[AVG_TOTAL + i] + pg[EVICTED + i] + pg[PROTECTED + i]) // 2
-        pg[REFAULTED + i] = 0
-        pg[EVICTED + i] = 0
-        pg[PROTECTED + i] = 0
+        ps.avg_refaulted[i] = (ps.avg_refaulted[i] + ps.refaulted[i]) // 2
+        ps.avg_total[i] = (ps.avg_total[i] + ps.evicted[i] + ps.protected[i]) // 2
+        ps.refaulted[i] = 0
+        ps.evicted[i] = 0
+        ps.protected[i] = 0
 
 
 @kernel(inline="always")
-def _pos(st, type, tier):
+def _pos(st, ps, type, tier):
     """read_ctrl_pos: (refaulted, total)."""
-    pg = st.pol_g
     i = type * MAX_NR_TIERS + tier
-    return (pg[AVG_REFAULTED + i] + pg[REFAULTED + i],
-            pg[AVG_TOTAL + i] + pg[EVICTED + i] + pg[PROTECTED + i])
+    return (ps.avg_refaulted[i] + ps.refaulted[i],
+            ps.avg_total[i] + ps.evicted[i] + ps.protected[i])
 
 
 @kernel(inline="always")
@@ -194,11 +196,11 @@ def positive_ctrl_err(sp_ref, sp_tot, sp_gain, pv_ref, pv_tot, pv_gain):
 
 
 @kernel
-def get_tier_idx(st, type):
-    sr, stt = _pos(st, type, 0)
+def get_tier_idx(st, ps, type):
+    sr, stt = _pos(st, ps, type, 0)
     tier = 1
     while tier < MAX_NR_TIERS:
-        pr, pt = _pos(st, type, tier)
+        pr, pt = _pos(st, ps, type, tier)
         if not positive_ctrl_err(sr, stt, 1, pr, pt, 2):
             break
         tier += 1
@@ -206,19 +208,19 @@ def get_tier_idx(st, type):
 
 
 @kernel
-def get_type_to_scan(st, swappiness):
+def get_type_to_scan(st, ps, swappiness):
     """(type, tier_idx)."""
     g0 = swappiness
     g1 = 200 - swappiness
-    ar, at = _pos(st, 0, 0)
-    fr, ft = _pos(st, 1, 0)
+    ar, at = _pos(st, ps, 0, 0)
+    fr, ft = _pos(st, ps, 1, 0)
     type = 1 if positive_ctrl_err(ar, at, g0, fr, ft, g1) else 0
-    sr, stt = _pos(st, 1 - type, 0)
+    sr, stt = _pos(st, ps, 1 - type, 0)
     sg = g1 if type == 0 else g0
     pg = g0 if type == 0 else g1
     tier = 1
     while tier < MAX_NR_TIERS:
-        pr, pt = _pos(st, type, tier)
+        pr, pt = _pos(st, ps, type, tier)
         if not positive_ctrl_err(sr, stt, sg, pr, pt, pg):
             break
         tier += 1
@@ -228,7 +230,7 @@ def get_type_to_scan(st, swappiness):
 # ---- shadows ----------------------------------------------------------------------------------
 
 @kernel
-def lru_gen_eviction(st, key, type, workingset):
+def lru_gen_eviction(st, ps, key, type, workingset):
     old = key_node(st, key)
     if old >= st.g[G_NR_FRAMES]:
         ghost_free(st, old)
@@ -236,18 +238,18 @@ def lru_gen_eviction(st, key, type, workingset):
     if node < 0:                                    # pool exhausted: drop the oldest shadow
         ghost_free(st, st.list_head[SHADOWS])
         node = ghost_new(st, key)
-    st.node_val[node] = st.pol_g[MIN_SEQ + type]
+    st.node_val[node] = ps.min_seq[type]
     st.node_val2[node] = workingset
     list_add_tail(st, SHADOWS, node)
 
 
 @kernel
-def lru_gen_refault(st, frame, node, type):
+def lru_gen_refault(st, ps, frame, node, type):
     """A shadow for the page's identity: count the refault against its tier if it was evicted
     from the current min_seq, and mark the page PG_workingset."""
-    if st.node_val[node] == st.pol_g[MIN_SEQ + type]:
+    if st.node_val[node] == ps.min_seq[type]:
         tier = 1 if st.node_val2[node] & WORKINGSET else 0
-        st.pol_g[REFAULTED + type * MAX_NR_TIERS + tier] += 1
+        ps.refaulted[type * MAX_NR_TIERS + tier] += 1
         st.node_val2[frame] = WORKINGSET
     ghost_free(st, node)
 
@@ -261,13 +263,13 @@ def page_added(st, ps, frame):
     st.node_val2[frame] = 0
     node = key_node(st, key)
     if node >= st.g[G_NR_FRAMES]:
-        lru_gen_refault(st, frame, node, type)
+        lru_gen_refault(st, ps, frame, node, type)
     key_bind(st, key, frame)
     if type == 1 and st.params[P_FAULT_ACTIVE] == 0:
-        seq = st.pol_g[MIN_SEQ + 1]
+        seq = ps.min_seq[1]
         list_add_head(st, _list(seq, type), frame)
     else:
-        seq = st.pol_g[MAX_SEQ]
+        seq = ps.max_seq[0]
         list_add_tail(st, _list(seq, type), frame)
     st.node_val[frame] = seq
 
@@ -313,34 +315,33 @@ def walk_mm(st, mm, max_seq):
 
 
 @kernel
-def inc_min_seq(st, type):
+def inc_min_seq(st, ps, type):
     """Fold the oldest generation of type into the next one (at its old end, in order)."""
-    seq = st.pol_g[MIN_SEQ + type]
+    seq = ps.min_seq[type]
     src = _list(seq, type)
     while st.list_tail[src] >= 0:
         _set_gen(st, st.list_tail[src], seq + 1, type, False)
-    reset_ctrl_pos(st, type)
-    st.pol_g[MIN_SEQ + type] = seq + 1
+    reset_ctrl_pos(st, ps, type)
+    ps.min_seq[type] = seq + 1
 
 
 @kernel
-def try_to_inc_max_seq(st):
-    max_seq = st.pol_g[MAX_SEQ]
+def try_to_inc_max_seq(st, ps):
+    max_seq = ps.max_seq[0]
     for mm in range(st.g[G_N_MM]):
         if st.mm_pgd[mm] >= 0:
             walk_mm(st, mm, max_seq)
     for type in range(1, -1, -1):
-        if _nr_gens(st, type) >= MAX_NR_GENS:
-            inc_min_seq(st, type)
-    st.pol_g[MAX_SEQ] = max_seq + 1
+        if _nr_gens(st, ps, type) >= MAX_NR_GENS:
+            inc_min_seq(st, ps, type)
+    ps.max_seq[0] = max_seq + 1
 
 
 @kernel
-def should_run_aging(st, can_swap):
-    pg = st.pol_g
-    max_seq = pg[MAX_SEQ]
+def should_run_aging(st, ps, can_swap):
+    max_seq = ps.max_seq[0]
     t0 = 0 if can_swap else 1
-    ms = pg[MIN_SEQ + t0]
+    ms = ps.min_seq[t0]
     if ms + MIN_NR_GENS > max_seq:
         return True
     if ms + MIN_NR_GENS < max_seq:
@@ -349,7 +350,7 @@ def should_run_aging(st, can_swap):
     old = 0
     total = 0
     for type in range(t0, 2):
-        for seq in range(pg[MIN_SEQ + type], max_seq + 1):
+        for seq in range(ps.min_seq[type], max_seq + 1):
             size = st.list_len[_list(seq, type)]
             total += size
             if seq == max_seq:
@@ -360,11 +361,10 @@ def should_run_aging(st, can_swap):
 
 
 @kernel
-def try_to_inc_min_seq(st, can_swap):
-    pg = st.pol_g
-    max_seq = pg[MAX_SEQ]
-    m0 = pg[MIN_SEQ]
-    m1 = pg[MIN_SEQ + 1]
+def try_to_inc_min_seq(st, ps, can_swap):
+    max_seq = ps.max_seq[0]
+    m0 = ps.min_seq[0]
+    m1 = ps.min_seq[1]
     if can_swap:
         while m0 + MIN_NR_GENS <= max_seq and st.list_len[_list(m0, 0)] == 0:
             m0 += 1
@@ -372,15 +372,15 @@ def try_to_inc_min_seq(st, can_swap):
         m1 += 1
     if can_swap:
         m0 = min(m0, m1)
-        m1 = max(m0, pg[MIN_SEQ + 1])
+        m1 = max(m0, ps.min_seq[1])
     moved = False
-    if m0 != pg[MIN_SEQ]:
-        reset_ctrl_pos(st, 0)
-        pg[MIN_SEQ] = m0
+    if m0 != ps.min_seq[0]:
+        reset_ctrl_pos(st, ps, 0)
+        ps.min_seq[0] = m0
         moved = True
-    if m1 != pg[MIN_SEQ + 1]:
-        reset_ctrl_pos(st, 1)
-        pg[MIN_SEQ + 1] = m1
+    if m1 != ps.min_seq[1]:
+        reset_ctrl_pos(st, ps, 1)
+        ps.min_seq[1] = m1
         moved = True
     return moved
 
@@ -388,12 +388,11 @@ def try_to_inc_min_seq(st, can_swap):
 # ---- eviction ---------------------------------------------------------------------------------
 
 @kernel
-def scan_folios(st, type, tier_idx, batch):
+def scan_folios(st, ps, type, tier_idx, batch):
     """Scan the oldest generation of type; returns pages scanned."""
-    if _nr_gens(st, type) <= MIN_NR_GENS:
+    if _nr_gens(st, ps, type) <= MIN_NR_GENS:
         return 0
-    pg = st.pol_g
-    seq = pg[MIN_SEQ + type]
+    seq = ps.min_seq[type]
     src = _list(seq, type)
     scanned = 0
     isolated = 0
@@ -406,7 +405,7 @@ def scan_folios(st, type, tier_idx, batch):
         tier = _tier(st, f)
         if tier > tier_idx:
             _set_gen(st, f, seq + 1, type, False)
-            pg[PROTECTED + type * MAX_NR_TIERS + tier] += 1
+            ps.protected[type * MAX_NR_TIERS + tier] += 1
             continue
         if st.page_flags[f] & PG_locked:
             _set_gen(st, f, seq + 1, type, False)
@@ -417,7 +416,7 @@ def scan_folios(st, type, tier_idx, batch):
             st.page_flags[f] &= ~PG_referenced
             ref += 1
         if ref:
-            _set_gen(st, f, pg[MAX_SEQ], type, True)
+            _set_gen(st, f, ps.max_seq[0], type, True)
             continue
         key = st.node_key[f]
         ws = st.node_val2[f] & WORKINGSET
@@ -425,41 +424,40 @@ def scan_folios(st, type, tier_idx, batch):
             forget_frame(st, f)
             st.page_flags[f] &= ~PG_lru
             reclaimed(st, f)
-            pg[EVICTED + type * MAX_NR_TIERS + tier] += 1
+            ps.evicted[type * MAX_NR_TIERS + tier] += 1
             if key >= 0:
-                lru_gen_eviction(st, key, type, ws)
+                lru_gen_eviction(st, ps, key, type, ws)
         else:
             st.cnt[C_RECLAIM_FAILURES] += 1
-            _set_gen(st, f, pg[MAX_SEQ], type, True)
+            _set_gen(st, f, ps.max_seq[0], type, True)
     return scanned
 
 
 @kernel
-def evict_folios(st, batch):
+def evict_folios(st, ps, batch):
     can_swap = _can_swap(st)
     swappiness = int(st.params[P_SWAPPINESS]) if can_swap else 0
-    pg = st.pol_g
     tier = -1
     if swappiness == 0:
         type = 1
-    elif pg[MIN_SEQ] < pg[MIN_SEQ + 1]:
+    elif ps.min_seq[0] < ps.min_seq[1]:
         type = 0
     elif swappiness == 1:
         type = 1
     elif swappiness >= 200:
         type = 0
     else:
-        type, tier = get_type_to_scan(st, swappiness)
+        type, tier = get_type_to_scan(st, ps, swappiness)
     scanned = 0
     for _ in range(1 if swappiness == 0 else 2):
         if tier < 0:
-            tier = get_tier_idx(st, type)
-        scanned = scan_folios(st, type, tier, batch)
+            tier = get_tier_idx(st, ps, type)
+        scanned = scan_folios(st, ps, type, tier, batch)
         if scanned:
             break
         type = 1 - type
         tier = -1
-    if try_to_inc_min_seq(st, swappiness != 0):
+    if try_to_inc_min_seq(st, ps, swappiness != 0):
         scanned += 1                                # progress, as evict_folios counts it
     return scanned
 
@@ -476,13 +474,13 @@ def reclaim(st, ps, sc):
         if want <= 0 or scanned > limit:
             break
         can_swap = _can_swap(st) and st.params[P_SWAPPINESS] != 0
-        if should_run_aging(st, can_swap):
-            try_to_inc_max_seq(st)
-        s = evict_folios(st, min(want, MIN_LRU_BATCH))
+        if should_run_aging(st, ps, can_swap):
+            try_to_inc_max_seq(st, ps)
+        s = evict_folios(st, ps, min(want, MIN_LRU_BATCH))
         scanned += s
         if s == 0:
             forced += 1
             if forced > MAX_NR_GENS:
                 break
-            try_to_inc_max_seq(st)
+            try_to_inc_max_seq(st, ps)
     return st.cnt[C_PAGES_FREED] - f0

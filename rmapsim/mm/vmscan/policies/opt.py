@@ -18,9 +18,10 @@ import numpy as np
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, CTX_REF_NEXT, PG_lru
+from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, CTX_REF_NEXT, G_HEAP_LEN,
+                               PG_lru)
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
-from rmapsim.mm.vmscan.nodes import HEAP_N, heap_fix, heap_push, heap_remove
+from rmapsim.mm.vmscan.nodes import heap_fix, heap_push, heap_remove
 
 NAME = "opt"
 KIND = "reference"
@@ -59,7 +60,7 @@ def reclaim(st, ps, sc):
     nr_to_free = sc[SC_NR_TO_RECLAIM]
     freed = 0
     held = np.empty(0, np.int64)
-    while freed < nr_to_free and st.pol_g[HEAP_N] > 0:
+    while freed < nr_to_free and st.g[G_HEAP_LEN] > 0:
         f = st.heap[0]
         st.cnt[C_PAGES_SCANNED] += 1
         heap_remove(st, f)

@@ -19,7 +19,7 @@ The ghost check happens before eviction in libCacheSim (``S3FIFO_find`` removes 
 then ``cache_get_base`` evicts, then inserts). Here the fault reclaims before ``page_added`` knows
 the page, so ``reclaim`` looks up the identity of the reference being faulted
 (``st.ctx[CTX_REF_KEY]``): if it is a ghost it leaves G at once and the pending hit is kept in
-``pol_g`` for ``page_added``; a page whose key differs from the reference's (a page-cache page)
+``pending`` for ``page_added``; a page whose key differs from the reference's (a page-cache page)
 is checked in ``page_added`` instead, after eviction.
 
 Where it differs from libCacheSim: from c = 10 to 19 frames (S of 1 page) libCacheSim refuses
@@ -39,9 +39,12 @@ from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bi
                                      list_add_tail, list_move_tail, page_key)
 
 SMALL, MAIN, GHOST = 0, 1, 2
-P_EVICTED = 0       # pol_g: has_evicted
-P_PENDING = 1       # pol_g: 1 when reclaim took the faulting reference's key out of G
-P_PENDING_KEY = 2   # pol_g: that key
+FIELDS = (
+    ("has_evicted", "int8", "1", 0, None),
+    # 1 when reclaim took the faulting reference's key out of G, and that key
+    ("pending", "int64", "1", 0, None),
+    ("pending_key", "int64", "1", 0, None),
+)
 
 NAME = "s3fifo"
 KIND = "reference"
@@ -67,8 +70,8 @@ def _ghost_size(st):
 @kernel(inline="always")
 def page_added(st, ps, frame):
     key = page_key(st, frame)
-    hit_ghost = st.pol_g[P_PENDING] == 1 and st.pol_g[P_PENDING_KEY] == key
-    st.pol_g[P_PENDING] = 0
+    hit_ghost = ps.pending[0] == 1 and ps.pending_key[0] == key
+    ps.pending[0] = 0
     if not hit_ghost:
         node = key_node(st, key)
         if node >= st.g[G_NR_FRAMES]:
@@ -78,7 +81,7 @@ def page_added(st, ps, frame):
     key_bind(st, key, frame)
     if hit_ghost:
         list_add_tail(st, MAIN, frame)
-    elif st.pol_g[P_EVICTED] == 0 and st.list_len[SMALL] >= _small_size(st):
+    elif ps.has_evicted[0] == 0 and st.list_len[SMALL] >= _small_size(st):
         list_add_tail(st, MAIN, frame)
     else:
         list_add_tail(st, SMALL, frame)
@@ -125,9 +128,9 @@ def _free(st, f):
 
 
 @kernel
-def _evict_one(st, budget):
+def _evict_one(st, ps, budget):
     """S3FIFO_evict: free one page; returns (freed, budget left)."""
-    st.pol_g[P_EVICTED] = 1
+    ps.has_evicted[0] = 1
     main_size = st.g[G_NR_FRAMES] - _small_size(st)
     if st.list_len[MAIN] > main_size or st.list_len[SMALL] == 0:
         while st.list_len[MAIN] > 0 and budget > 0:          # S3FIFO_evict_main
@@ -168,11 +171,11 @@ def reclaim(st, ps, sc):
     node = key_node(st, key)
     if node >= st.g[G_NR_FRAMES]:
         ghost_free(st, node)
-        st.pol_g[P_PENDING] = 1
-        st.pol_g[P_PENDING_KEY] = key
+        ps.pending[0] = 1
+        ps.pending_key[0] = key
     freed = 0
     while freed < nr_to_free and st.list_len[SMALL] + st.list_len[MAIN] > 0:
-        ok, left = _evict_one(st, 4 * (st.list_len[SMALL] + st.list_len[MAIN]) + 4)
+        ok, left = _evict_one(st, ps, 4 * (st.list_len[SMALL] + st.list_len[MAIN]) + 4)
         if ok:
             freed += 1
         elif left == 0:

@@ -14,10 +14,10 @@ libCacheSim's ``Sieve.c`` (``Sieve_find`` sets ``freq = 1``, ``Sieve_evict`` wal
 it gives exactly libCacheSim's Sieve misses at every size. No parameters, no ghosts.
 
 Layout: list ``QUEUE``, head = oldest (libCacheSim's tail), tail = youngest; ``node_val`` is the
-visited bit; the hand is ``pol_g[P_HAND] - 1`` (0 in ``pol_g`` means "no hand": start at the
-oldest page). A page freed outside reclaim moves the hand to its younger neighbour first
-(``Sieve_remove_obj``). A page that cannot be freed now (locked, swap full) is passed over like a
-visited page but keeps its bit; after two full turns without freeing anything reclaim gives up.
+visited bit; the hand is the node in ``hand`` (-1: no hand, start at the oldest page). A page
+freed outside reclaim moves the hand to its younger neighbour first (``Sieve_remove_obj``). A
+page that cannot be freed now (locked, swap full) is passed over like a visited page but keeps
+its bit; after two full turns without freeing anything reclaim gives up.
 """
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
@@ -27,7 +27,9 @@ from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import forget_frame, list_add_tail, list_del
 
 QUEUE = 0
-P_HAND = 0          # pol_g: hand node + 1 (0: none)
+FIELDS = (
+    ("hand", "int64", "1", -1, None),      # the hand's node (-1: none)
+)
 
 NAME = "sieve"
 KIND = "reference"
@@ -47,15 +49,15 @@ def page_accessed(st, ps, frame):
 
 
 @kernel(inline="always")
-def _unhand(st, frame):
+def _unhand(st, ps, frame):
     """If the hand rests on frame, move it to the younger neighbour (or none)."""
-    if st.pol_g[P_HAND] == frame + 1:
-        st.pol_g[P_HAND] = st.node_next[frame] + 1
+    if ps.hand[0] == frame:
+        ps.hand[0] = st.node_next[frame]
 
 
 @kernel(inline="always")
 def page_removed(st, ps, frame):
-    _unhand(st, frame)
+    _unhand(st, ps, frame)
     list_del(st, frame)
 
 
@@ -72,7 +74,7 @@ def reclaim(st, ps, sc):
     freed = 0
     idle = 0
     while freed < nr_to_free and st.list_len[QUEUE] > 0 and idle <= 2 * st.list_len[QUEUE]:
-        f = st.pol_g[P_HAND] - 1
+        f = ps.hand[0]
         if f < 0:
             f = st.list_head[QUEUE]
         while st.node_val[f] > 0 and idle <= 2 * st.list_len[QUEUE]:
@@ -83,7 +85,7 @@ def reclaim(st, ps, sc):
         if st.node_val[f] > 0:
             break
         st.cnt[C_PAGES_SCANNED] += 1
-        st.pol_g[P_HAND] = st.node_next[f] + 1      # pointer = obj->queue.prev (may be none)
+        ps.hand[0] = st.node_next[f]                # pointer = obj->queue.prev (may be none)
         if shrink_page(st, f) == PAGE_FREED:
             forget_frame(st, f)
             st.page_flags[f] &= ~PG_lru

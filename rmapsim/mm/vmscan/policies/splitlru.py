@@ -93,11 +93,12 @@ LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = 0, 1, 2
 SHADOWS = 4                         # list of shadow entries, oldest first
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
-# pol_g slots
-NR_SCAN = 0                         # 0..3: zone->lru[l].nr_scan
-RECENT_SCANNED = 4                  # 4, 5: zone->recent_scanned[anon, file]
-RECENT_ROTATED = 6                  # 6, 7
-INACTIVE_AGE = 8                    # zone->inactive_age
+FIELDS = (
+    ("nr_scan", "int64", "4", 0, None),             # zone->lru[l].nr_scan
+    ("recent_scanned", "int64", "2", 0, None),      # zone->recent_scanned[anon, file]
+    ("recent_rotated", "int64", "2", 0, None),      # zone->recent_rotated[anon, file]
+    ("inactive_age", "int64", "1", 0, None),        # zone->inactive_age
+)
 P_SWAPPINESS, P_WORKINGSET = 0, 1
 
 
@@ -110,21 +111,21 @@ def _can_swap(st):
 
 
 @kernel
-def workingset_refault(st, frame):
+def workingset_refault(st, ps, frame):
     """The page's slot held a shadow entry: drop it, and say whether the refault distance is
     within the active file list (then the page starts active)."""
     node = key_node(st, pc_key(st.page_mapping[frame], st.page_index[frame]))
     if node < st.g[G_NR_FRAMES]:
         return False
-    distance = st.pol_g[INACTIVE_AGE] - st.node_val[node]
+    distance = ps.inactive_age[0] - st.node_val[node]
     ghost_free(st, node)
     return distance <= st.list_len[LRU_ACTIVE_FILE]
 
 
 @kernel
-def workingset_eviction(st, key):
+def workingset_eviction(st, ps, key):
     """Bump inactive_age and leave a shadow entry holding it in the page's slot."""
-    st.pol_g[INACTIVE_AGE] += 1
+    ps.inactive_age[0] += 1
     old = key_node(st, key)
     if old >= st.g[G_NR_FRAMES]:
         ghost_free(st, old)
@@ -132,24 +133,24 @@ def workingset_eviction(st, key):
     if node < 0:                                    # pool exhausted: the shrinker's work
         ghost_free(st, st.list_head[SHADOWS])
         node = ghost_new(st, key)
-    st.node_val[node] = st.pol_g[INACTIVE_AGE]
+    st.node_val[node] = ps.inactive_age[0]
     list_add_tail(st, SHADOWS, node)
 
 
 @kernel(inline="always")
-def _activate(st, frame, file):
+def _activate(st, ps, frame, file):
     list_add_tail(st, 2 * file + 1, frame)
     st.page_flags[frame] |= PG_active
     if file:
-        st.pol_g[INACTIVE_AGE] += 1                 # workingset_activation
+        ps.inactive_age[0] += 1                     # workingset_activation
 
 
 @kernel(inline="always")
 def page_added(st, ps, frame):
     file = _is_file(st, frame)
     if file:
-        if st.params[P_WORKINGSET] != 0 and workingset_refault(st, frame):
-            _activate(st, frame, 1)
+        if st.params[P_WORKINGSET] != 0 and workingset_refault(st, ps, frame):
+            _activate(st, ps, frame, 1)
         else:
             list_add_tail(st, LRU_INACTIVE_FILE, frame)
     elif (st.page_flags[frame] & (PG_anon | PG_swapcache)) == PG_anon:
@@ -211,9 +212,8 @@ def _referenced(st, frame):
 
 
 @kernel
-def get_scan_ratio(st):
+def get_scan_ratio(st, ps):
     """percent[0] (anon) of the scan; percent[1] = 100 - it."""
-    pg = st.pol_g
     if not _can_swap(st):
         return 0
     anon = st.list_len[LRU_INACTIVE_ANON] + st.list_len[LRU_ACTIVE_ANON]
@@ -222,17 +222,17 @@ def get_scan_ratio(st):
         return 100
     for t in range(2):
         size = anon if t == 0 else file
-        if pg[RECENT_SCANNED + t] > size // 4:
-            pg[RECENT_SCANNED + t] //= 2
-            pg[RECENT_ROTATED + t] //= 2
+        if ps.recent_scanned[t] > size // 4:
+            ps.recent_scanned[t] //= 2
+            ps.recent_rotated[t] //= 2
     swappiness = int(st.params[P_SWAPPINESS])
-    ap = (swappiness + 1) * (pg[RECENT_SCANNED] + 1) // (pg[RECENT_ROTATED] + 1)
-    fp = (200 - swappiness + 1) * (pg[RECENT_SCANNED + 1] + 1) // (pg[RECENT_ROTATED + 1] + 1)
+    ap = (swappiness + 1) * (ps.recent_scanned[0] + 1) // (ps.recent_rotated[0] + 1)
+    fp = (200 - swappiness + 1) * (ps.recent_scanned[1] + 1) // (ps.recent_rotated[1] + 1)
     return 100 * ap // (ap + fp + 1)
 
 
 @kernel
-def shrink_active_list(st, nr, file):
+def shrink_active_list(st, ps, nr, file):
     act = 2 * file + 1
     rotated = 0
     scanned = 0
@@ -247,12 +247,12 @@ def shrink_active_list(st, nr, file):
             rotated += 1
         st.page_flags[f] &= ~PG_active
         list_add_tail(st, 2 * file, f)
-    st.pol_g[RECENT_SCANNED + file] += scanned
-    st.pol_g[RECENT_ROTATED + file] += rotated
+    ps.recent_scanned[file] += scanned
+    ps.recent_rotated[file] += rotated
 
 
 @kernel
-def shrink_inactive_list(st, nr, file):
+def shrink_inactive_list(st, ps, nr, file):
     """shrink_inactive_list + shrink_page_list over up to nr pages; returns pages freed."""
     inact = 2 * file
     freed = 0
@@ -269,7 +269,7 @@ def shrink_inactive_list(st, nr, file):
             list_add_tail(st, inact, f)
             continue
         if _referenced(st, f) and page_mapping_inuse(st, f):
-            _activate(st, f, file)
+            _activate(st, ps, f, file)
             rotated += 1
             continue
         key = -1
@@ -280,36 +280,35 @@ def shrink_inactive_list(st, nr, file):
             reclaimed(st, f)
             freed += 1
             if key >= 0:
-                workingset_eviction(st, key)
+                workingset_eviction(st, ps, key)
         else:
             st.cnt[C_RECLAIM_FAILURES] += 1
             if file:
                 list_add_tail(st, inact, f)
             else:
-                _activate(st, f, 0)
+                _activate(st, ps, f, 0)
                 rotated += 1
-    st.pol_g[RECENT_SCANNED + file] += scanned
-    st.pol_g[RECENT_ROTATED + file] += rotated
+    ps.recent_scanned[file] += scanned
+    ps.recent_rotated[file] += rotated
     return freed
 
 
 @kernel
-def shrink_list(st, lru, nr):
+def shrink_list(st, ps, lru, nr):
     if lru == LRU_ACTIVE_FILE:
         if inactive_file_is_low(st):
-            shrink_active_list(st, nr, 1)
+            shrink_active_list(st, ps, nr, 1)
         return 0
     if lru == LRU_ACTIVE_ANON:
         if inactive_anon_is_low(st):
-            shrink_active_list(st, nr, 0)
+            shrink_active_list(st, ps, nr, 0)
         return 0
-    return shrink_inactive_list(st, nr, lru >> 1)
+    return shrink_inactive_list(st, ps, nr, lru >> 1)
 
 
 @kernel
-def shrink_zone(st, priority, want):
-    pg = st.pol_g
-    pct_anon = get_scan_ratio(st)
+def shrink_zone(st, ps, priority, want):
+    pct_anon = get_scan_ratio(st, ps)
     nr0 = 0
     nr1 = 0
     nr2 = 0
@@ -319,10 +318,10 @@ def shrink_zone(st, priority, want):
         if priority:
             scan >>= priority
             scan = scan * (pct_anon if lru < 2 else 100 - pct_anon) // 100
-        pg[NR_SCAN + lru] += scan
-        n = pg[NR_SCAN + lru]
+        ps.nr_scan[lru] += scan
+        n = ps.nr_scan[lru]
         if n >= SWAP_CLUSTER_MAX or (priority == 0 and n > 0):
-            pg[NR_SCAN + lru] = 0
+            ps.nr_scan[lru] = 0
         else:
             n = 0
         if lru == 0:
@@ -347,19 +346,19 @@ def shrink_zone(st, priority, want):
                     nr2 -= take
                 else:
                     nr3 -= take
-                freed += shrink_list(st, lru, take)
+                freed += shrink_list(st, ps, lru, take)
         if freed >= want and priority < DEF_PRIORITY:
             break
     if inactive_anon_is_low(st) and _can_swap(st):
-        shrink_active_list(st, SWAP_CLUSTER_MAX, 0)
+        shrink_active_list(st, ps, SWAP_CLUSTER_MAX, 0)
     return freed
 
 
 @kernel
-def do_try_to_free_pages(st, want):
+def do_try_to_free_pages(st, ps, want):
     freed = 0
     for priority in range(DEF_PRIORITY, -1, -1):
-        freed += shrink_zone(st, priority, want - freed)
+        freed += shrink_zone(st, ps, priority, want - freed)
         if freed >= want:
             break
     return freed
@@ -374,7 +373,7 @@ def reclaim(st, ps, sc):
         want = nr_to_free - (st.cnt[C_PAGES_FREED] - f0)
         if want <= 0:
             break
-        if do_try_to_free_pages(st, min(want, SWAP_CLUSTER_MAX)) == 0:
+        if do_try_to_free_pages(st, ps, min(want, SWAP_CLUSTER_MAX)) == 0:
             if fails >= 2:
                 break
             fails += 1

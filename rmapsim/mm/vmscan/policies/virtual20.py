@@ -8,15 +8,15 @@ kernel functions they model:
   requested number of pages is free (each success frees exactly one page) or it fails three
   times in a row.
 - ``try_to_free_page``: priority ``i`` from 6 down to 0, at each trying ``shrink_mmap(i)``
-  then ``swap_out(i)``, returning at the first success; a static ``state`` (kept in
-  ``pol_g[P_STATE]``) resumes the rotation where the last success was.
+  then ``swap_out(i)``, returning at the first success; a static ``state`` (the
+  policy's field ``state``) resumes the rotation where the last success was.
 - ``shrink_mmap``: a one-handed clock over mem_map (hand in ``g[G_HAND]``) with the budgets
   ``count_max = 2N >> (priority/2)`` (every page) and ``count_min = 2N >> priority`` (page- or
   swap-cache pages). A page held only by its cache (2.0's ``count == 1``; here
   ``page_mapcount == 0``) is freed unless ``PG_referenced`` was set, which is cleared instead
   (and below priority 4 the page is aged); a mapped page (``count > 1``) gets ``PG_referenced``.
 - ``swap_out``: ``counter = (PAGEOUT_WEIGHT * nr_tasks >> 10) >> priority`` attempts, round
-  robin over processes (mm slots, index in ``pol_g[P_SWAP_TASK]``) skipping those with no rss; each
+  robin over processes (mm slots, index in the field ``swap_task``) skipping those with no rss; each
   process gets ``AGE_CLUSTER_SIZE(rss) = max(rss/32, 4)`` consecutive attempts (its
   ``swap_cnt``, in ``mm_swap_cnt``). Two wraps without a candidate give up.
 - ``swap_out_process`` / ``swap_out_vma`` (``swap_out_pgd``/``_pmd``): resume at the process's
@@ -93,8 +93,12 @@ PAGE_INITIAL_AGE = 3
 AGE_CLUSTER_MIN = 4
 PAGEOUT_WEIGHT = 8192
 
-P_STATE = 0       # pol_g: try_to_free_page's static state (0: shrink_mmap next, 2: swap_out)
-P_SWAP_TASK = 1   # pol_g: swap_out's static swap_task (an mm slot; 0 before the first call)
+FIELDS = (
+    # try_to_free_page's static state (0: shrink_mmap next, 2: swap_out)
+    ("state", "int64", "1", 0, None),
+    # swap_out's static swap_task (an mm slot; 0 before the first call)
+    ("swap_task", "int64", "1", 0, None),
+)
 
 
 @kernel(inline="always")
@@ -229,11 +233,11 @@ def swap_out_process(st, mm):
 
 
 @kernel
-def swap_out(st, priority):
+def swap_out(st, ps, priority):
     g = st.g
     n_mm = g[G_N_MM]
     counter = ((PAGEOUT_WEIGHT * g[G_NR_MM]) >> 10) >> priority
-    task = st.pol_g[P_SWAP_TASK]
+    task = ps.swap_task[0]
     if task < 0:
         task = 0
     while counter >= 0:
@@ -242,7 +246,7 @@ def swap_out(st, priority):
             if task >= n_mm:
                 task = 0
                 if loop:
-                    st.pol_g[P_SWAP_TASK] = task
+                    ps.swap_task[0] = task
                     return 0
                 loop = True
             if st.mm_pgd[task] >= 0 and st.mm_rss[task] > 0:
@@ -260,29 +264,29 @@ def swap_out(st, priority):
             if st.mm_swap_cnt[p] != 0:
                 task += 1
         elif r == TSO_FREED:
-            st.pol_g[P_SWAP_TASK] = task
+            ps.swap_task[0] = task
             return 1
         counter -= 1
-    st.pol_g[P_SWAP_TASK] = task
+    ps.swap_task[0] = task
     return 0
 
 
 @kernel
-def try_to_free_page(st):
-    state = st.pol_g[P_STATE]
+def try_to_free_page(st, ps):
+    state = ps.state[0]
     i = 6
     while i >= 0:
         if state == 0:
             if shrink_mmap(st, i):
-                st.pol_g[P_STATE] = 0
+                ps.state[0] = 0
                 return 1
             state = 2                          # state 1, shm_swap, is not modelled
-        if swap_out(st, i):
-            st.pol_g[P_STATE] = 2
+        if swap_out(st, ps, i):
+            ps.state[0] = 2
             return 1
         state = 0
         i -= 1
-    st.pol_g[P_STATE] = 0
+    ps.state[0] = 0
     return 0
 
 
@@ -292,7 +296,7 @@ def reclaim(st, ps, sc):
     f0 = st.cnt[C_PAGES_FREED]
     fails = 0
     while st.cnt[C_PAGES_FREED] - f0 < nr_to_free:
-        if try_to_free_page(st):
+        if try_to_free_page(st, ps):
             fails = 0
         elif fails >= 2:
             break
