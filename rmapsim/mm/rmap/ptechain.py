@@ -45,7 +45,7 @@ def init(st):
     rmap_bytes_add(st, 8 * st.g[G_NR_FRAMES])
 
 
-@kernel
+@kernel(inline="always")
 def page_add(st, frame, pte, vma, addr):
     """Seed: pte_link(pte_p, page). Push the pte on the page's chain."""
     st.pt_next[pte] = st.page_chain[frame]
@@ -53,7 +53,7 @@ def page_add(st, frame, pte, vma, addr):
     return 0
 
 
-@kernel
+@kernel(inline="always")
 def page_remove(st, frame, pte, vma):
     """Seed: pte_unlink(pte_p, page). Find the predecessor and splice the pte out; 0 if the
     pte was not on the chain."""
@@ -73,7 +73,7 @@ def page_remove(st, frame, pte, vma):
     return 1
 
 
-@kernel
+@kernel(inline="always")
 def walk(st, frame, op, arg):
     """Every pte on the page's chain, by ``page_mapcount`` (the last pte's link is not read).
     Unmapping empties the chain as it goes."""
