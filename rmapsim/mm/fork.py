@@ -15,7 +15,8 @@ from rmapsim.jit import kernel
 from rmapsim.mm.hashtab import ht_get, ht_put
 from rmapsim.mm.memory import alloc_table_frame, pte_alloc
 from rmapsim.mm.mmap import do_mmap, exit_mmap, vma_link
-from rmapsim.mm.pgtable import next_leaf, pt_index, table_take
+from rmapsim.mm.pagewalk import WALK_DONE, WALK_TABLE_END, walk_next, walk_start
+from rmapsim.mm.pgtable import table_take
 from rmapsim.mm.rmap import page_add_rmap, rmap_vma_fork
 from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, G_ADDR_LIMIT,
                                CTX_LAST_MM, CTX_LAST_PID, G_LEVELS, G_MM_FREE_TOP, G_NR_MM, G_N_PID,
@@ -83,42 +84,38 @@ def copy_page_range(st, src, dst, dv, start, end, shared):
     copy_page_range): private writable pages become COW in both."""
     ptrs = st.g[G_PTRS]
     zero = st.g[G_ZERO_FRAME]
-    addr = start
-    while addr < end:
-        slot, lo, hi = next_leaf(st, src, addr, end)
-        if slot < 0:
+    w = walk_start(start)
+    while True:
+        sp, a, _slot, w = walk_next(st, src, w, end)
+        if sp == WALK_DONE:
             break
-        if st.tbl_used[slot] > 0:
-            for a in range(lo, hi, 4096):
-                sp = slot * ptrs + pt_index(st, 0, a)
-                if st.pt[sp] == 0:
-                    continue
-                dp = pte_alloc(st, dst, a)
-                if dp < 0 or st.mm_pgd[src] < 0:
-                    return False
-                e = st.pt[sp]          # re-read: reclaim may have run inside pte_alloc
-                if e == 0:
-                    continue
-                if e & _PAGE_PRESENT:
-                    f = e >> 12
-                    if not shared and (e & _PAGE_RW):
-                        e &= ~_PAGE_RW
-                        st.pt[sp] = e
-                    child = e & ~_PAGE_ACCESSED
-                    if shared:
-                        child &= ~_PAGE_DIRTY      # 2.4 copy_one_pte: clean in the child
-                    st.pt[dp] = child
-                    if f != zero:
-                        page_add_rmap(st, f, dp, dv, a)
-                        st.page_count[f] += 1
-                        st.mm_rss[dst] += 1
-                elif e & _PTE_SWAP:
-                    swap_duplicate(st, e >> 12)
-                    st.mm_swapents[dst] += 1
-                    st.pt[dp] = e
-                st.pt_tok[dp] = st.pt_tok[sp]
-                st.tbl_used[dp // ptrs] += 1
-        addr = hi
+        if sp == WALK_TABLE_END:
+            continue
+        dp = pte_alloc(st, dst, a)
+        if dp < 0 or st.mm_pgd[src] < 0:
+            return False
+        e = st.pt[sp]          # re-read: reclaim may have run inside pte_alloc
+        if e == 0:
+            continue
+        if e & _PAGE_PRESENT:
+            f = e >> 12
+            if not shared and (e & _PAGE_RW):
+                e &= ~_PAGE_RW
+                st.pt[sp] = e
+            child = e & ~_PAGE_ACCESSED
+            if shared:
+                child &= ~_PAGE_DIRTY      # 2.4 copy_one_pte: clean in the child
+            st.pt[dp] = child
+            if f != zero:
+                page_add_rmap(st, f, dp, dv, a)
+                st.page_count[f] += 1
+                st.mm_rss[dst] += 1
+        elif e & _PTE_SWAP:
+            swap_duplicate(st, e >> 12)
+            st.mm_swapents[dst] += 1
+            st.pt[dp] = e
+        st.pt_tok[dp] = st.pt_tok[sp]
+        st.tbl_used[dp // ptrs] += 1
     return True
 
 

@@ -11,7 +11,8 @@ from rmapsim.jit import kernel
 from rmapsim.mm.filemap import obj_slot, remove_from_page_cache, shm_obj_new
 from rmapsim.mm.hashtab import ht_del, ht_get, ht_put
 from rmapsim.mm.page_alloc import free_pages
-from rmapsim.mm.pgtable import next_leaf, pt_index, table_order, table_release
+from rmapsim.mm.pagewalk import WALK_DONE, WALK_TABLE_END, walk_next, walk_start
+from rmapsim.mm.pgtable import table_order, table_release
 from rmapsim.mm.rmap import (page_remove_rmap, rmap_vma_adjust, rmap_vma_link, rmap_vma_split,
                              rmap_vma_unlink)
 from rmapsim.mm.layout import (C_MMAPS, C_MUNMAPS, CTX_LAST_PID, G_LEVELS, G_MM_FREE_TOP,
@@ -192,22 +193,17 @@ def free_empty_tables(st, slot):
 @kernel
 def zap_page_range(st, mm, v, start, end):
     """Clear the ptes of [start, end) within vma ``v``, freeing tables left empty."""
-    ptrs = st.g[G_PTRS]
-    addr = start
-    while addr < end:
-        slot, lo, hi = next_leaf(st, mm, addr, end)
-        if slot < 0:
+    w = walk_start(start)
+    while True:
+        p, _a, slot, w = walk_next(st, mm, w, end)
+        if p == WALK_DONE:
             break
-        if st.tbl_used[slot] > 0:
-            b = slot * ptrs
-            for a in range(lo, hi, 4096):
-                p = b + pt_index(st, 0, a)
-                if st.pt[p] != 0:
-                    zap_pte(st, mm, v, p)
-                    st.tbl_used[slot] -= 1
-        if st.tbl_used[slot] == 0:
-            free_empty_tables(st, slot)
-        addr = hi
+        if p == WALK_TABLE_END:
+            if st.tbl_used[slot] == 0:
+                free_empty_tables(st, slot)
+            continue
+        zap_pte(st, mm, v, p)
+        st.tbl_used[slot] -= 1
 
 
 @kernel

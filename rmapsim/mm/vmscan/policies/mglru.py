@@ -80,13 +80,12 @@ Where the model simplifies the kernel, and why:
   writeback).
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.pagewalk import WALK_DONE, walk_next, walk_start
 from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
-from rmapsim.mm.pgtable import next_leaf, pt_index
 from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_PRESENT, C_PAGES_FREED, C_PAGES_SCANNED,
-                               C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_PTRS,
-                               G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
+                               C_PTES_VISITED, C_RECLAIM_FAILURES, G_NR_FRAMES, G_N_MM, G_SWAP_FREE, G_SWAP_UNBOUNDED, G_ZERO_FRAME, PG_locked,
                                PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
 from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
@@ -284,33 +283,28 @@ def page_removed(st, ps, frame):
 @kernel
 def walk_mm(st, mm, max_seq):
     """walk_page_range over mm: young ptes are made old, their pages join max_seq."""
-    ptrs = st.g[G_PTRS]
     zero = st.g[G_ZERO_FRAME]
     v = st.mm_vmas[mm]
     while v >= 0:
-        a0 = st.vma_start[v]
         end = st.vma_end[v]
-        while a0 < end:
-            slot, lo, hi = next_leaf(st, mm, a0, end)
-            if slot < 0:
+        w = walk_start(st.vma_start[v])
+        while True:
+            p, _a, _slot, w = walk_next(st, mm, w, end)
+            if p == WALK_DONE:
                 break
-            if st.tbl_used[slot] > 0:
-                for a in range(lo, hi, 4096):
-                    p = slot * ptrs + pt_index(st, 0, a)
-                    e = st.pt[p]
-                    if not (e & _PAGE_PRESENT):
-                        continue
-                    st.cnt[C_PTES_VISITED] += 1
-                    if not (e & _PAGE_ACCESSED):
-                        continue
-                    f = e >> 12
-                    if f == zero or not (st.page_flags[f] & PG_lru):
-                        continue
-                    st.pt[p] = e & ~_PAGE_ACCESSED
-                    k = st.node_list[f]
-                    if 0 <= k < SHADOWS and st.node_val[f] != max_seq:
-                        _set_gen(st, f, max_seq, k & 1, True)
-            a0 = hi
+            e = st.pt[p] if p >= 0 else 0
+            if not (e & _PAGE_PRESENT):
+                continue
+            st.cnt[C_PTES_VISITED] += 1
+            if not (e & _PAGE_ACCESSED):
+                continue
+            f = e >> 12
+            if f == zero or not (st.page_flags[f] & PG_lru):
+                continue
+            st.pt[p] = e & ~_PAGE_ACCESSED
+            k = st.node_list[f]
+            if 0 <= k < SHADOWS and st.node_val[f] != max_seq:
+                _set_gen(st, f, max_seq, k & 1, True)
         v = st.vma_next[v]
 
 

@@ -23,11 +23,12 @@ Helpers here:
   through ``shrink.shrink_page`` so a dirty page is written first.
 """
 from rmapsim.jit import kernel
+from rmapsim.mm.pagewalk import WALK_DONE, walk_next, walk_start
 from rmapsim.mm.layout import PAGE_FREED
 
 from rmapsim.mm.rmap import page_remove_rmap
 from rmapsim.mm.mmap import find_vma
-from rmapsim.mm.pgtable import next_leaf, pt_index, ptep_to_address
+from rmapsim.mm.pgtable import ptep_to_address
 from rmapsim.mm.layout import G_PTRS, PG_lru, _PAGE_PRESENT, _PTE_SWAP
 from rmapsim.mm.swapfile import swap_duplicate
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
@@ -54,23 +55,17 @@ def next_swap_pte(st, mm):
     ``swap_address`` set to the page after it (2.0/2.2 record ``address + PAGE_SIZE`` before
     each pte); at the end of the address space ``swap_address`` goes back to 0 and -1 is
     returned. Absent page tables are skipped whole (``next_leaf``)."""
-    ptrs = st.g[G_PTRS]
     addr = st.mm_swap_address[mm]
     v = first_vma_from(st, mm, addr)
     while v >= 0:
-        a0 = max(addr, st.vma_start[v])
-        end = st.vma_end[v]
-        while a0 < end:
-            slot, lo, hi = next_leaf(st, mm, a0, end)
-            if slot < 0:
+        w = walk_start(max(addr, st.vma_start[v]))
+        while True:
+            p, a, _slot, w = walk_next(st, mm, w, st.vma_end[v])
+            if p == WALK_DONE:
                 break
-            if st.tbl_used[slot] > 0:
-                for a in range(lo, hi, 4096):
-                    p = slot * ptrs + pt_index(st, 0, a)
-                    if st.pt[p] & _PAGE_PRESENT:
-                        st.mm_swap_address[mm] = a + 4096
-                        return p
-            a0 = hi
+            if p >= 0 and st.pt[p] & _PAGE_PRESENT:
+                st.mm_swap_address[mm] = a + 4096
+                return p
         v = st.vma_next[v]
     st.mm_swap_address[mm] = 0
     return -1
