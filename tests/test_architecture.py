@@ -10,6 +10,7 @@ from numba import njit
 
 import rmapsim
 from rmapsim.mm import layout
+from rmapsim.mm.rmap import designs, get_design
 from rmapsim.mm.state import as_struct, fields, state_class
 from rmapsim.mm.vmscan import POLICIES, check_policy
 from rmapsim.mm.vmscan.hooks import HOOK_ARITY, HOOK_NAMES, TEMPLATES, bound_of
@@ -41,19 +42,24 @@ def test_the_execution_context_is_a_row_of_its_own_not_globals():
     assert len(st.ctx) == layout.N_CONTEXT and st.ctx[layout.CTX_LAST_PID] == -1
 
 
-def test_every_declared_field_is_in_the_compiled_view_and_points_at_its_array():
+@pytest.mark.parametrize("design", [m.NAME for m in designs()])
+def test_every_declared_field_is_in_the_compiled_view_and_points_at_its_array(design):
+    """Under each rmap design (whose arrays alone of the designs' are allocated)."""
     names = [r[0] for r in fields()]
     assert list(state_class()._fields) == names
-    _, _, _, st, _ = boot(frames=64)
-    body = "\n".join(f"    out[{i}] = st.{n}[0]" for i, n in enumerate(names))
+    _, _, _, st, _ = boot(frames=64, rmap=design)
+    own = [r[0] for r in get_design(design).FIELDS]
+    assert own and all(len(getattr(st, n)) for n in own)
+    live = [n for n in names if len(getattr(st, n))]
+    body = "\n".join(f"    out[{i}] = st.{n}[0]" for i, n in enumerate(live))
     ns = {}
     exec(f"def read(st, out):\n{body}\n", ns)
     read = njit(ns["read"])
-    for i, n in enumerate(names):
+    for i, n in enumerate(live):
         getattr(st, n)[0] = 1 + i               # a sentinel per array
-    out = np.zeros(len(names))
+    out = np.zeros(len(live))
     read(as_struct(st), out)
-    assert out.tolist() == [1.0 + i for i in range(len(names))]
+    assert out.tolist() == [1.0 + i for i in range(len(live))]
 
 
 def test_policy_ids_come_from_the_registry_and_every_builtin_has_the_interface():

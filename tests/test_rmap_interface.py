@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rmapsim
@@ -233,3 +234,81 @@ def test_unmap_leaves_every_pte_empty_and_the_page_unmapped():
     assert all(st.pt[p] == 0 for p in ptes)
     assert st.page_mapcount[frame] == 0 and st.page_count[frame] == count - 3
     assert st.page_chain[frame] == -1 and all(st.pt_next[p] == -1 for p in ptes)
+
+
+# ---- objrmap: the second design ---------------------------------------------------------------
+
+# what the design changes: its own counters, and the simulated time they cost
+DESIGN_ONLY = ("rmap", "rmap_chain_steps", "rmap_bytes", "rmap_bytes_peak", "rmap_vmas_visited",
+               "process_time_ns", "sim_time_ns")
+
+
+def _file_heavy(seed):
+    """Files mapped shared and private by a fork family at different offsets, anonymous memory,
+    munmap (a split) and exits, on too little RAM: reclaim walks file and anonymous pages."""
+    F = 0x10000000
+    rng = np.random.default_rng(seed)
+    t = T().file(3, 48).file(4, 32).mmap(1, A, 40)
+    t.mmap(1, F, 48, file=3, shared=True).mmap(1, F + 0x1000000, 24, file=4, pgoff=8)
+    t.fork(1, 2).fork(1, 3).mmap(3, F + 0x2000000, 16, file=3, pgoff=16)
+    for i in range(3000):
+        pid = 1 + int(rng.integers(3))
+        k = int(rng.integers(4))
+        if k == 0:
+            t.w(pid, A + int(rng.integers(40)) * P)
+        elif k == 1:
+            t.r(pid, F + int(rng.integers(48)) * P)
+        elif k == 2:
+            t.w(pid, F + int(rng.integers(48)) * P) if pid == 1 else t.r(pid, F + 0x1000000 + int(rng.integers(24)) * P)
+        else:
+            t.r(3, F + 0x2000000 + int(rng.integers(16)) * P)
+        if i == 1500:
+            t.munmap(2, F + 8 * P, 4)
+    return t.exit(2)
+
+
+@pytest.mark.parametrize("policy", ["clock", "lists-2.6", "lru"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_objrmap_decides_as_pte_chains_do_and_spends_differently(policy, seed):
+    """objrmap keeps pte chains for anonymous pages and the same page-table order, so every
+    fault, reclaim decision and count equals pte-chain's; only how the ptes were found
+    differs: file pages cost vma visits and no chain steps."""
+    kw = dict(frames=200, check=True, check_every=50, policy=policy)
+    chain = rmapsim.run(_file_heavy(seed).trace(), **kw)
+    obj = rmapsim.run(_file_heavy(seed).trace(), rmap="objrmap", **kw)
+    assert chain.violation is None and obj.violation is None, obj.violation
+    a, b = chain.to_dict(), obj.to_dict()
+    assert b["rmap"] == "objrmap" and a["pages_freed"] > 0 and a["ptes_visited"] > 0
+    assert {k: v for k, v in a.items() if k not in DESIGN_ONLY} == \
+        {k: v for k, v in b.items() if k not in DESIGN_ONLY}
+    assert a["rmap_vmas_visited"] == 0 and b["rmap_vmas_visited"] > 0
+    assert b["rmap_chain_steps"] < a["rmap_chain_steps"]
+
+
+def test_an_objrmap_walk_looks_in_every_vma_of_the_object_and_uses_the_ptes_mapping_the_page():
+    """One file page mapped by three processes (fork), and a fourth vma of the same file that
+    does not cover it: page_referenced looks in 4 vmas, finds 3 ptes, 2 of them young."""
+    from rmapsim.mm.layout import C_PTES_VISITED, C_RMAP_VMAS_VISITED
+    from rmapsim.mm.memory import handle_mm_fault
+    from rmapsim.mm.pgtable import pte_offset
+    from rmapsim.mm.rmap import page_referenced
+    from rmapsim.mm.fork import do_fork, do_mmap, mm_new
+    from rmapsim.trace.events import MAP_FILE
+    F = 0x10000000
+    _, _, _, st, s = boot(frames=256, check=True, rmap="objrmap")
+    mm = mm_new(s, 1)
+    do_mmap(s, mm, F, 8 * P, MAP_FILE, 3, 0, 0)
+    assert handle_mm_fault(s, mm, F + 2 * P, False) == 0
+    mms = [mm, do_fork(s, mm, 2), do_fork(s, mm, 3)]
+    do_mmap(s, mms[2], F + 0x1000000, 2 * P, MAP_FILE, 3, 6, 0)      # pages 6-7 only
+    ptes = [pte_offset(s, m, F + 2 * P) for m in mms]
+    frame = int(st.pt[ptes[0]] >> 12)
+    assert st.page_mapcount[frame] == 3 and st.page_chain[frame] == -1   # no chain for it
+    for p in ptes:
+        st.pt[p] &= ~_PAGE_ACCESSED
+    st.pt[ptes[0]] |= _PAGE_ACCESSED
+    st.pt[ptes[2]] |= _PAGE_ACCESSED
+    v0, p0 = int(st.cnt[C_RMAP_VMAS_VISITED]), int(st.cnt[C_PTES_VISITED])
+    assert page_referenced(s, frame) == 2
+    assert st.cnt[C_RMAP_VMAS_VISITED] - v0 == 4 and st.cnt[C_PTES_VISITED] - p0 == 3
+    assert check_invariants(s) == 0

@@ -157,6 +157,7 @@ COUNTERS = (
     "direct_swap_outs", "direct_writebacks", "forks", "execs", "exits", "mmaps", "munmaps",
     "pagetable_pages", "pagetable_pages_peak", "swap_full", "nfs_reads", "nfs_writes",
     "ignored_events", "wp_reuse_faults", "reclaim_failures", "rmap_bytes", "rmap_bytes_peak",
+    "rmap_vmas_visited",
 )
 C_REFERENCES = 0
 C_READS = 1
@@ -206,6 +207,7 @@ C_WP_REUSE_FAULTS = 44
 C_RECLAIM_FAILURES = 45
 C_RMAP_BYTES = 46         # bytes of reverse-mapping metadata now (the design's: rmap/ops.py)
 C_RMAP_BYTES_PEAK = 47
+C_RMAP_VMAS_VISITED = 48  # vmas an object-based walk looked in (objrmap, anon_vma)
 N_COUNTERS = len(COUNTERS)
 
 # ---- replay status codes -----------------------------------------------------------------------

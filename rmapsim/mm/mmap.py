@@ -34,6 +34,7 @@ FIELDS = (
     ("vma_obj", "int64", "vmas", -1, "vma"),
     ("vma_pgoff", "int64", "vmas", 0, "vma"),
     ("vma_next", "int64", "vmas", -1, "vma"),
+    ("vma_mm", "int64", "vmas", -1, "vma"),
     ("vma_free", "int64", "vmas", "stack", "vma"),
 )
 
@@ -64,6 +65,7 @@ def vma_link(st, mm, start, end, flags, obj, pgoff):
     st.vma_start[v] = start
     st.vma_end[v] = end
     st.vma_flags[v] = flags
+    st.vma_mm[v] = mm
     st.vma_obj[v] = obj
     st.vma_pgoff[v] = pgoff
     if obj >= 0:
@@ -91,6 +93,7 @@ def _vma_free(st, v):
         if st.obj_maps[obj] == 0 and st.obj_shm[obj]:
             shm_release(st, obj)
     st.vma_obj[v] = -1
+    st.vma_mm[v] = -1
     st.vma_next[v] = -1
     top = st.g[G_VMA_FREE_TOP]
     st.vma_free[top] = v

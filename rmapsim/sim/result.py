@@ -33,7 +33,9 @@ def simulated_times(c: dict, k: Costs) -> dict:
 
     kswapd_ns = reclaim_ns("kswapd_")
     direct_ns = reclaim_ns("direct_")
-    rmap_ns = c["rmap_chain_steps"] * k.pte_visit_ns
+    # the rmap design's own bookkeeping: steps along a pte chain to unlink a pte, and vmas an
+    # object-based walk looked in (each a page-table lookup), at the cost of a pte visit
+    rmap_ns = (c["rmap_chain_steps"] + c["rmap_vmas_visited"]) * k.pte_visit_ns
     process_ns = c["references"] * k.reference_ns + fault_ns + direct_ns + rmap_ns
     return {
         "sim_time_ns": int(round(process_ns + kswapd_ns)),

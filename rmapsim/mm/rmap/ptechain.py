@@ -20,7 +20,7 @@ import numpy as np
 from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES,
-                               G_N_PT, G_N_TBL, G_PTE_TABLE_ORDER, PG_lru, RMAP_UNMAP)
+                               G_N_PT, G_N_TBL, G_PTE_TABLE_ORDER, PG_anon, PG_lru, RMAP_UNMAP)
 from rmapsim.mm.violation import bad as _bad
 from rmapsim.mm.rmap.ops import rmap_bytes_add, rmap_one
 
@@ -102,19 +102,37 @@ def page_moved(st, old, new):
     return 0
 
 
-@kernel
-def check(st):
-    """Each page's chain: as long as its mapcount, every pte on it mapping the page, no pte on
-    two chains; a page off the reclaim lists (free, a page table) has no chain; the metadata
-    bytes are the heads and the next-pte page of each leaf table."""
+@kernel(inline="always")
+def chain_bytes(st):
+    """The seed design's metadata: a chain head per struct page, and the next-pte page of each
+    leaf table."""
     held = 8 * st.g[G_NR_FRAMES]
     for t in range(st.g[G_N_TBL]):
         if st.tbl_mm[t] >= 0 and st.tbl_level[t] == 0:
             held += 4096 * ((1 << st.g[G_PTE_TABLE_ORDER]) - 1)
+    return held
+
+
+@kernel
+def check(st):
+    """Each page's chain: as long as its mapcount, every pte on it mapping the page, no pte on
+    two chains; a page off the reclaim lists (free, a page table) has no chain; the metadata
+    bytes are ``chain_bytes``."""
+    held = chain_bytes(st)
     if st.cnt[C_RMAP_BYTES] != held:
         return _bad(st, 18, -1, st.cnt[C_RMAP_BYTES], held)
+    return check_chains(st, 0)
+
+
+@kernel
+def check_chains(st, anon_only):
+    """The chains of every page on the reclaim lists (of its anonymous pages if anon_only)."""
     seen = np.zeros(st.g[G_N_PT], np.int8)
     for f in range(st.g[G_NR_FRAMES]):
+        if anon_only and not (st.page_flags[f] & PG_anon):
+            if st.page_chain[f] >= 0:
+                return _bad(st, 5, f, 1, 0)
+            continue
         if not (st.page_flags[f] & PG_lru):
             if st.page_chain[f] >= 0:
                 return _bad(st, 5, f, 1, st.page_mapcount[f])
