@@ -1,18 +1,19 @@
 """Object-based reverse mapping for file pages, pte chains for anonymous ones: the partial
-objrmap of early 2.6 (Dave McCracken's patch, 2.5.65-mm; docs/reference/linux-mm-history.md
-section 2).
+objrmap of 2.5/early 2.6 (Dave McCracken, "[PATCH 2.5.62] Partial object-based rmap
+implementation", 20 Feb 2003; docs/reference/linux-mm-history.md section 2.2).
 
 A page of the page cache needs no per-mapping record: its object (``page_mapping``) keeps the
 list of vmas that map it (``i_mmap``, here a singly linked list through ``vma_immap_next``), and
 its offset (``page_index``) gives the address in each vma, ``vma_start + (index - vma_pgoff) *
-PAGE_SIZE``; the walk looks up that address's pte in the vma's mm and uses it if it maps the
-page (``ops.pte_maps``, as ``page_check_address``). What this saves is the chain per mapping;
-what it costs is a walk over every vma of the object, mapping the page or not
-(``rmap_vmas_visited``), which made objrmap slow for files mapped by many processes at
-different offsets (the case the prio tree of 2.6.7 answered; not modelled: the list is
+PAGE_SIZE`` (Linux kept two lists, ``i_mmap`` and ``i_mmap_shared``; one serves here); the walk
+looks up that address's pte in the vma's mm and uses it if it maps the page (``ops.pte_maps``,
+as ``page_check_address``). What this saves is the chain per mapping; what it costs is a walk
+over every vma of the object, mapping the page or not (``rmap_vmas_visited``): Morton's worst
+case, "1000 processes, each holding 1000 vma's against the same file, we need to visit 1,000,000
+vma's to unmap one page", which the prio tree of 2.6.7 answered (not modelled: the list is
 linear). Anonymous pages keep the seed's pte chains (``USES``): in the kernel they kept 2.5's
-pte_chain structs until anon_vma; here the seed's parallel next-pte page stands for them, so
-the page-table order stays 1 and results equal pte-chain's except in these counters.
+pte_chain structs until anon_vma; here the seed's parallel next-pte page stands for them, so the
+page-table order stays 1 and results equal pte-chain's except in these counters.
 """
 from rmapsim.jit import kernel
 
@@ -24,7 +25,7 @@ from rmapsim.mm.rmap.ops import pte_maps, rmap_bytes_add, rmap_one
 from rmapsim.mm.violation import bad
 
 NAME = "objrmap"
-MODELS = ("McCracken 2003, 2.5.65-mm / early 2.6: file pages found through their object's "
+MODELS = ("McCracken 2003 (2.5.62 patch), early 2.6: file pages found through their object's "
           "vmas, anonymous pages on pte chains")
 PTE_TABLE_ORDER = 1
 USES = ("rmapsim.mm.rmap.ptechain",)
