@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_replay import _int, get_trace, machine_info  # noqa: E402
+from bench_replay import bench_traces, machine_info, trace_args  # noqa: E402
 
 # rmapsim policy -> libCacheSim constructor name and keyword arguments
 PEERS = {"fifo": ("FIFO", {}), "lru": ("LRU", {}), "clock": ("Clock", {"init_freq": 1}),
@@ -66,10 +66,7 @@ def bench_policy(path: Path, warm: Path, policy: str, repeat: int, **kw):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--refs", type=_int, default=2_000_000)
-    ap.add_argument("--pages", type=_int, default=200_000)
-    ap.add_argument("--alpha", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=42)
+    trace_args(ap, 2_000_000, 200_000)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--policies", default=None, help="comma-separated (default: all)")
     ap.add_argument("--kernel", action="store_true", help="also time kernel mode")
@@ -77,9 +74,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from rmapsim.mm.vmscan import POLICIES
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    path, meta = get_trace(a.refs, a.pages, a.alpha, a.seed, log)
-    warm, _ = get_trace(20_000, 2_000, a.alpha, a.seed, log)
-    frames = max(1, meta["distinct_pages"] // 10)
+    path, meta, warm, frames = bench_traces(a, log)
     names = a.policies.split(",") if a.policies else list(POLICIES)
     if "clock" not in names:
         names.insert(0, "clock")

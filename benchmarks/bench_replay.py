@@ -285,13 +285,26 @@ def _int(s: str) -> int:
     return int(float(s))
 
 
+def trace_args(ap, refs, pages):
+    """The options naming the Zipf trace (``get_trace``), shared by the replay benchmarks."""
+    ap.add_argument("--refs", type=_int, default=refs, help=f"references (default {refs:.0e})")
+    ap.add_argument("--pages", type=_int, default=pages, help=f"page universe (default {pages:.0e})")
+    ap.add_argument("--alpha", type=float, default=1.0, help="Zipf exponent (default 1.0)")
+    ap.add_argument("--seed", type=int, default=42)
+
+
+def bench_traces(a, log):
+    """The trace the options name, a small one of the same law to compile on, and the cache
+    size of the policy benchmarks (10% of the distinct pages): (path, meta, warm, frames)."""
+    path, meta = get_trace(a.refs, a.pages, a.alpha, a.seed, log)
+    warm, _ = get_trace(20_000, 2_000, a.alpha, a.seed, log)
+    return path, meta, warm, max(1, meta["distinct_pages"] // 10)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--refs", type=_int, default=10_000_000, help="references (default 1e7)")
-    ap.add_argument("--pages", type=_int, default=1_000_000, help="page universe (default 1e6)")
-    ap.add_argument("--alpha", type=float, default=1.0, help="Zipf exponent (default 1.0)")
-    ap.add_argument("--seed", type=int, default=42)
+    trace_args(ap, 10_000_000, 1_000_000)
     ap.add_argument("--cache-fraction", type=float, default=0.10,
                     help="cache / user memory as a fraction of the distinct pages (default 0.1)")
     ap.add_argument("--repeat", type=int, default=3,

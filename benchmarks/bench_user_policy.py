@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_replay import _int, get_trace, machine_info  # noqa: E402
+from bench_replay import bench_traces, machine_info, trace_args  # noqa: E402
 
 BOUND = 1.3
 
@@ -41,10 +41,7 @@ def _timed(path, policy, frames):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--refs", type=_int, default=2_000_000)
-    ap.add_argument("--pages", type=_int, default=200_000)
-    ap.add_argument("--alpha", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=42)
+    trace_args(ap, 2_000_000, 200_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--policies", default="clock,lru,arc,mglru,s3fifo")
     ap.add_argument("--json", action="store_true")
@@ -52,9 +49,7 @@ def main(argv=None) -> int:
     import rmapsim
     from rmapsim.mm.vmscan import get_policy
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    path, meta = get_trace(a.refs, a.pages, a.alpha, a.seed, log)
-    warm, _ = get_trace(20_000, 2_000, a.alpha, a.seed, log)
-    frames = max(1, meta["distinct_pages"] // 10)
+    path, meta, warm, frames = bench_traces(a, log)
     scratch = Path(tempfile.mkdtemp(prefix="rmapsim-user-policy-"))
     rows = []
     try:

@@ -60,8 +60,9 @@ def _template(name):
 def _python_call(name, fn):
     """The same adaptation for plain Python (NUMBA_DISABLE_JIT)."""
     n = ARITY[name]
-    keep = name in RESULT
-    return lambda st, *args: (lambda r: r if keep else 0)(fn(st, *args[:n]))
+    if name in RESULT:
+        return lambda st, *args: fn(st, *args[:n])
+    return lambda st, *args: (fn(st, *args[:n]), 0)[1]
 
 
 def check_design(module):

@@ -18,7 +18,7 @@ page-table order stays 1 and results equal pte-chain's except in these counters.
 from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_N_VMA, G_NR_FRAMES, PG_anon,
-                               PG_lru)
+                               PG_lru, RMAP_REFERENCED)
 from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.rmap import ptechain
 from rmapsim.mm.rmap.ops import pte_maps, rmap_bytes_add, rmap_one
@@ -60,23 +60,31 @@ def page_remove(st, frame, pte, vma):
     return 1
 
 
-@kernel
-def walk(st, frame, op, arg):
-    if not _file_backed(st, frame):
-        return ptechain.walk(st, frame, op, arg)
+@kernel(inline="always")
+def _walk_file(st, frame, op, arg, apply):
+    """Every vma of the page's object, and in it the pte at the page's offset if it maps the
+    page: ``rmap_one`` on each such pte and the sum (``apply``), or only their number (the
+    check), neither counted as work."""
     n = 0
-    obj = st.page_mapping[frame]
     index = st.page_index[frame]
-    v = st.obj_immap[obj]
+    v = st.obj_immap[st.page_mapping[frame]]
     while v >= 0:
-        st.cnt[C_RMAP_VMAS_VISITED] += 1
+        if apply:
+            st.cnt[C_RMAP_VMAS_VISITED] += 1
         addr = st.vma_start[v] + ((index - st.vma_pgoff[v]) << 12)
         if st.vma_start[v] <= addr < st.vma_end[v]:
             p = pte_offset(st, st.vma_mm[v], addr)
             if p >= 0 and pte_maps(st, p, frame):
-                n += rmap_one(st, op, frame, p, arg)
+                n += rmap_one(st, op, frame, p, arg) if apply else 1
         v = st.vma_immap_next[v]
     return n
+
+
+@kernel
+def walk(st, frame, op, arg):
+    if not _file_backed(st, frame):
+        return ptechain.walk(st, frame, op, arg)
+    return _walk_file(st, frame, op, arg, True)
 
 
 @kernel
@@ -126,16 +134,7 @@ def check(st):
         return code
     for f in range(st.g[G_NR_FRAMES]):
         if (st.page_flags[f] & PG_lru) and _file_backed(st, f):
-            n = 0
-            obj = st.page_mapping[f]
-            v = st.obj_immap[obj]
-            while v >= 0:
-                addr = st.vma_start[v] + ((st.page_index[f] - st.vma_pgoff[v]) << 12)
-                if st.vma_start[v] <= addr < st.vma_end[v]:
-                    p = pte_offset(st, st.vma_mm[v], addr)
-                    if p >= 0 and pte_maps(st, p, f):
-                        n += 1
-                v = st.vma_immap_next[v]
+            n = _walk_file(st, f, RMAP_REFERENCED, 0, False)
             if n != st.page_mapcount[f]:
                 return bad(st, 7, f, n, st.page_mapcount[f])
     return 0
