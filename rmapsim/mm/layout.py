@@ -58,7 +58,8 @@ GLOBALS = (
     "zero_page", "last_freed", "nr_tables", "addr_limit", "nr_mm", "fid_count", "n_orders",
     "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj", "n_pc", "n_truth", "n_disk", "n_shmswap",
     "n_pid", "n_fid", "ghost_free_top", "key_count", "n_keys", "n_nodes", "record_keys",
-    "page_serial", "nr_mapped", "pte_table_order", "heap_len",
+    "page_serial", "nr_mapped", "pte_table_order", "heap_len", "rmap_free", "rmap_per_pte",
+    "rmap_per_vma", "rmap_burst", "n_rmap",
 )
 G_NR_FREE = 0
 G_MIN = 1
@@ -119,6 +120,11 @@ G_PAGE_SERIAL = 55
 G_NR_MAPPED = 56
 G_PTE_TABLE_ORDER = 57
 G_HEAP_LEN = 58
+G_RMAP_FREE = 59
+G_RMAP_PER_PTE = 60
+G_RMAP_PER_VMA = 61
+G_RMAP_BURST = 62
+G_N_RMAP = 63
 N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_N_*: sizes of the growable tables (compiled code sees raw pointers, which have no len).
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
@@ -128,6 +134,10 @@ N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_PTE_TABLE_ORDER: the order of a pte table's allocation, the rmap design's (the seed's is 1:
 # the pte page and its parallel next-pte page).
 # G_HEAP_LEN: the frames in the indexed heap of vmscan/nodes.py (opt's).
+# G_RMAP_*: the running rmap design's own pool (its "rmap" growth group, state.py): units free,
+# and what the next event may take of them: per pte it maps, per vma it makes, and at most in
+# one allocation (the design keeps these up to date; all 0 for a design without a pool), and
+# G_N_RMAP the pool's units.
 # ---- the execution context: what the running CPU is doing, one row of ``ctx`` per CPU (one CPU
 # today), so that nothing about the current reference, process or error is global -------------
 CONTEXT = ("ref_key", "ref_next", "last_pid", "last_mm", "in_reclaim", "err_kind", "err_frame",
@@ -220,6 +230,7 @@ NEED_HASH = 5
 NEED_PID = 6
 STOP_INTEGRITY = 7
 STOP_BAD_EVENT = 8
+NEED_RMAP = 9
 
 # error kinds reported through G_ERR_KIND
 ERR_NONE = 0

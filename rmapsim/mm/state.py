@@ -32,8 +32,9 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                G_SHMSWAP_COUNT, G_SWAP_FREE, G_SWAP_SIZE, G_SWAP_UNBOUNDED,
                                G_TBL_FREE_TOP, G_TRUTH_COUNT, G_VMA_FREE_TOP, HASH_EMPTY,
                                N_COUNTERS, N_GLOBALS, N_SC, NEED_HASH, NEED_MM, NEED_PID, NEED_SWAP,
-                               NEED_TABLES, NEED_VMA, NR_LISTS)
-from rmapsim.mm.layout import N_CONTEXT, N_RMAP_HOOKS
+                               NEED_RMAP, NEED_TABLES, NEED_VMA, NR_LISTS)
+from rmapsim.mm.layout import (G_N_RMAP, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_PTE, G_RMAP_PER_VMA,
+                               N_CONTEXT, N_RMAP_HOOKS)
 from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
                                _PAGE_RW, _PTE_SWAP)
@@ -59,7 +60,10 @@ OWNERS = ("rmapsim.mm.state", "rmapsim.mm.page", "rmapsim.mm.vmscan.nodes",
 # growth groups: the boot size each multiplies, by how much, and the global holding the top of
 # its free-slot stack (if it has one); hash groups grow by rehashing, see ``grow``
 GROUPS = {"tables": ("tables", 2, G_TBL_FREE_TOP), "mm": ("mms", 2, G_MM_FREE_TOP),
-          "vma": ("vmas", 2, G_VMA_FREE_TOP), "swap": ("swap", 2, None), "obj": ("objs", 4, None)}
+          "vma": ("vmas", 2, G_VMA_FREE_TOP), "swap": ("swap", 2, None), "obj": ("objs", 4, None),
+          # the running rmap design's pool (its ``POOL`` units at boot): chain blocks, anon_vmas
+          # ... taken from a free stack, or words taken from the pool's end (no stack field)
+          "rmap": ("rmap_pool", 2, G_RMAP_FREE)}
 # growable hash tables: (group = field prefix, global holding its entry count)
 HASHES = (("truth", G_TRUTH_COUNT), ("disk", G_DISK_COUNT), ("shmswap", G_SHMSWAP_COUNT),
           ("pid", G_PID_COUNT), ("fid", G_FID_COUNT))
@@ -120,6 +124,9 @@ def as_struct(nt):
     itself, which plain Python reads the same way."""
     for gi, name in SIZE_OF.items():
         nt.g[gi] = len(getattr(nt, name))
+    # the running design's pool: its arrays of one entry per unit (those of others are empty)
+    nt.g[G_N_RMAP] = max([len(getattr(nt, r[0])) for r in fields()
+                          if r[4] == "rmap" and r[2] == "rmap_pool"], default=0)
     if numba_config.DISABLE_JIT:
         return nt
     from rmapsim.mm.structs import struct_view
@@ -143,7 +150,7 @@ def ghosts_for(frames):
     return 2 * frames + 16
 
 
-def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots):
+def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots, rmap_pool=0):
     """The names a FIELDS size expression may use, at boot."""
     nodes = frames + ghosts_for(frames)
     return dict(frames=frames, nodes=nodes, orders=max_order + 1, ptrs=ptrs, tables=64, mms=16,
@@ -151,7 +158,7 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots):
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
                 hook_slots=hook_slots, scan_control=N_SC,
-                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT)
+                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT, rmap_pool=rmap_pool)
 
 
 def _stack(n, base):
@@ -176,10 +183,13 @@ def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_s
     """A booted machine's arrays, from plain values (the Machine is the runner's, sim/config);
     ``rmap`` names the modules of the running rmap design and of those it uses, whose arrays
     alone of the rmap designs' are allocated."""
+    import importlib
     ptrs = 1 << bits
     swap = 1024 if swap_unbounded else swap_size
     sizes = boot_sizes(frames=frames, max_order=max_order, ptrs=ptrs, swap=swap, check=check,
                        n_params=len(params), hook_slots=hook_slots)
+    pool = getattr(importlib.import_module(rmap[0]), "POOL", None)
+    sizes["rmap_pool"] = int(eval(pool, {}, sizes)) if pool else 0
     rows = fields()
     owner = _ASSEMBLED["owner"]
     arrays = {row[0]: make_array(row, sizes, empty=owner[row[0]] in RMAP_DESIGNS
@@ -203,6 +213,7 @@ def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_s
     g[G_TBL_FREE_TOP] = sizes["tables"]
     g[G_MM_FREE_TOP] = sizes["mms"]
     g[G_VMA_FREE_TOP] = sizes["vmas"]
+    g[G_RMAP_FREE] = sizes["rmap_pool"]
     st.ctx[CTX_LAST_PID] = -1
     g[G_ZERO_FRAME] = -1
     g[G_ZERO_PAGE] = int(zero_page)
@@ -220,14 +231,16 @@ def hash_needs_room(count, size, burst):
 
 
 @kernel(inline="always")
-def room(st, tables, vmas, mms, entries):
+def room(st, tables, vmas, mms, entries, ptes):
     """NEED_* if a table could overflow during the next event (which takes up to ``tables``
     page tables, ``vmas`` vmas, ``mms`` mms and ``entries`` hash entries of each kind beyond
-    reclaim's burst), else DONE: the one rule of the replay, of ``grow`` and of the snapshot
-    loader."""
+    reclaim's burst, and maps up to ``ptes`` ptes), else DONE: the one rule of the replay, of
+    ``grow`` and of the snapshot loader."""
     g = st.g
     if g[G_TBL_FREE_TOP] < tables:
         return NEED_TABLES
+    if g[G_RMAP_FREE] < g[G_RMAP_PER_PTE] * ptes + g[G_RMAP_PER_VMA] * vmas + g[G_RMAP_BURST]:
+        return NEED_RMAP
     if g[G_VMA_FREE_TOP] < vmas:
         return NEED_VMA
     if g[G_MM_FREE_TOP] < mms:
@@ -266,6 +279,7 @@ def _grow_group(st, group, d):
     # (the arrays of rmap designs not running are empty, and stay so)
     rows = [r for r in fields() if r[4] == group and len(d[r[0]])]
     g = st.g
+    stack = any(r[3] == "stack" for r in rows)
     # the group's current count, from its first array and its size expression at count 1
     sizes = dict(boot_sizes(frames=int(g[G_NR_FRAMES]), max_order=int(g[G_MAX_ORDER]),
                             ptrs=int(g[G_PTRS]), swap=1, check=False, n_params=0, hook_slots=0))
@@ -278,6 +292,8 @@ def _grow_group(st, group, d):
             d[name], g[top] = _grow_free_stack(d[name], g[top], old, new)
         else:
             d[name] = _grown(d[name], int(eval(size, {}, sizes)), fill)
+    if top is not None and not stack:
+        g[top] += new - old
     if group == "swap":
         g[G_SWAP_FREE] += new - old
         g[G_SWAP_SIZE] = new
@@ -295,6 +311,8 @@ def grow(st, code: int, entries: int = 0):
         _grow_group(st, "vma", d)
     elif code == NEED_SWAP:
         _grow_group(st, "swap", d)
+    elif code == NEED_RMAP:
+        _grow_group(st, "rmap", d)
     elif code in (NEED_HASH, NEED_PID):
         from rmapsim.mm.hashtab import rehash
         for name, cidx in HASHES:
@@ -307,10 +325,10 @@ def grow(st, code: int, entries: int = 0):
     return type(st)(**d)
 
 
-def make_room(st, tables=0, vmas=0, mms=0, entries=0):
+def make_room(st, tables=0, vmas=0, mms=0, entries=0, ptes=0):
     """Grow ``st`` until ``room`` is satisfied: (State, its compiled view)."""
     s = as_struct(st)
-    while (code := room(s, tables, vmas, mms, entries)) != DONE:
+    while (code := room(s, tables, vmas, mms, entries, ptes)) != DONE:
         st = grow(st, code, entries)
         s = as_struct(st)
     return st, s

@@ -26,6 +26,10 @@ VIOLATIONS = {
     16: "process mm {a}: swap-entry count {b} differs from its ptes holding swap entries",
     17: "pages mapped: counted {a}, found {b}",
     18: "reverse-mapping metadata: counted {a} bytes, the design's structures hold {b}",
+    19: "rmap design's pool: {a} units in use or free, but it has {b}",
+    20: "pte_chain block {a}: only a page's first block may have free slots (first used {b})",
+    21: "vma {a} is not on the list of its anon_vma {b}",
+    22: "anon_vma {a}: degree {b} differs from its vmas and child anon_vmas",
 }
 
 

@@ -26,7 +26,7 @@ from rmapsim.mm.layout import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C
                                C_SEGFAULTS, C_WRITES, DONE, ERR_ADDR, ERR_INVARIANT, ERR_MMAP,
                                ERR_PID, ERR_TOKEN, G_ADDR_LIMIT, G_CHECK, CTX_ERR_A, CTX_ERR_B,
                                CTX_ERR_EVENT, CTX_ERR_FRAME, CTX_ERR_KIND, G_INIT_REF, CTX_LAST_MM,
-                               CTX_LAST_PID, G_LEVELS, G_NR_TABLES, G_N_VMA, G_PTRS, G_RECORD_KEYS,
+                               CTX_LAST_PID, G_LEVELS, G_NR_TABLES, G_N_MM, G_N_VMA, G_PTRS, G_RECORD_KEYS,
                                CTX_REF_KEY, CTX_REF_NEXT, G_SEES_REFS, G_VMA_FREE_TOP, NEED_MM,
                                _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PG_anon,
                                PG_lru, STOP_BAD_EVENT, STOP_INTEGRITY)
@@ -83,7 +83,7 @@ def access(st, mm, addr, write, i, check_every):
     levels = g[G_LEVELS]
     check = g[G_CHECK]
     if check:
-        r = room(st, levels + 1, 0, 0, 0)
+        r = room(st, levels + 1, 0, 0, 0, 1)
         if r != DONE:
             return r
     # the MMU's walk
@@ -106,7 +106,7 @@ def access(st, mm, addr, write, i, check_every):
             page_accessed(st, e >> 12)
     else:
         if not check:
-            r = room(st, levels + 1, 0, 0, 0)
+            r = room(st, levels + 1, 0, 0, 0, 1)
             if r != DONE:
                 return r
         misses0 = cnt[C_MISSES]
@@ -225,9 +225,14 @@ def replay_chunk(st, ev, start, check_every, nxt):
 
         # ---- process and mapping events -------------------------------------------------
         if op == OP_FORK:
-            r = room(st, g[G_NR_TABLES] + levels + 1, st.g[G_N_VMA] - g[G_VMA_FREE_TOP] + 2, 3, 0)
+            # the child maps at most every pte now mapped (the parent's are among them)
+            mapped = 0
+            for m in range(g[G_N_MM]):
+                mapped += st.mm_rss[m]
+            r = room(st, g[G_NR_TABLES] + levels + 1, st.g[G_N_VMA] - g[G_VMA_FREE_TOP] + 2, 3, 0,
+                     mapped)
         else:
-            r = room(st, levels + 1, 3, 2, 0)
+            r = room(st, levels + 1, 3, 2, 0, 1)
         if r != DONE:
             return r, i
         if op == OP_FILE:

@@ -36,7 +36,8 @@ from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R
                                RMAP_REMOVE_MIGRATION, RMAP_TEST_DIRTY, RMAP_UNMAP)
 
 # The registry: a design's ID (g[G_RMAP]) is its position; the first is the default.
-DESIGNS = ("rmapsim.mm.rmap.ptechain", "rmapsim.mm.rmap.objrmap")
+DESIGNS = ("rmapsim.mm.rmap.ptechain", "rmapsim.mm.rmap.ptechain_direct",
+           "rmapsim.mm.rmap.objrmap")
 DEFAULT = "pte-chain"
 
 # the running design's hook table (slots R_*)

@@ -21,7 +21,7 @@ from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_N_VMA, G_NR_
                                PG_lru, RMAP_REFERENCED)
 from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.rmap import ptechain
-from rmapsim.mm.rmap.ops import pte_maps, rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
 from rmapsim.mm.violation import bad
 
 NAME = "objrmap"
@@ -29,7 +29,7 @@ MODELS = ("McCracken 2003 (2.5.62 patch), early 2.6: file pages found through th
           "vmas, anonymous pages on pte chains")
 PTE_TABLE_ORDER = 1
 USES = ("rmapsim.mm.rmap.ptechain",)
-VMA_NODE_BYTES = 16      # the i_mmap list_head in vm_area_struct (two pointers)
+VMA_NODE_WORDS = 2       # the i_mmap list_head in vm_area_struct (two pointers)
 
 FIELDS = (
     ("obj_immap", "int64", "objs", -1, "obj"),          # the object's first vma
@@ -99,7 +99,7 @@ def vma_link(st, vma):
     if obj >= 0:
         st.vma_immap_next[vma] = st.obj_immap[obj]
         st.obj_immap[obj] = vma
-        rmap_bytes_add(st, VMA_NODE_BYTES)
+        rmap_bytes_add(st, VMA_NODE_WORDS * pointer_bytes(st))
 
 
 @kernel
@@ -116,7 +116,7 @@ def vma_unlink(st, vma):
         if p >= 0:
             st.vma_immap_next[p] = st.vma_immap_next[vma]
     st.vma_immap_next[vma] = -1
-    rmap_bytes_add(st, -VMA_NODE_BYTES)
+    rmap_bytes_add(st, -VMA_NODE_WORDS * pointer_bytes(st))
 
 
 @kernel
@@ -126,7 +126,7 @@ def check(st):
     held = ptechain.chain_bytes(st)
     for v in range(st.g[G_N_VMA]):
         if st.vma_mm[v] >= 0 and st.vma_obj[v] >= 0 and st.vma_end[v] > st.vma_start[v]:
-            held += VMA_NODE_BYTES
+            held += VMA_NODE_WORDS * pointer_bytes(st)
     if st.cnt[C_RMAP_BYTES] != held:
         return bad(st, 18, -1, st.cnt[C_RMAP_BYTES], held)
     code = ptechain.check_chains(st, 1)

@@ -20,6 +20,13 @@ from rmapsim.mm.pgtable import ptep_to_mm
 
 
 @kernel(inline="always")
+def pointer_bytes(st):
+    """The simulated kernel's word: 4 bytes on i386 (1024 four-byte ptes per table), 8 on
+    x86-64 (512 eight-byte ones); the designs' structures are sized in it."""
+    return 4096 // st.g[G_PTRS]
+
+
+@kernel(inline="always")
 def rmap_bytes_add(st, n):
     """A design's metadata grew (or shrank, n < 0) by n bytes: what each design costs in
     memory, the trade of docs/reference/linux-mm-history.md section 2. The extra pages of a

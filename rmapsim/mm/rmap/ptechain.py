@@ -22,7 +22,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES,
                                G_N_PT, G_N_TBL, G_PTE_TABLE_ORDER, PG_anon, PG_lru, RMAP_UNMAP)
 from rmapsim.mm.violation import bad as _bad
-from rmapsim.mm.rmap.ops import rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one
 
 NAME = "pte-chain"
 MODELS = "LaHaise 1997: each pte of a page chained through a parallel next-pte page"
@@ -42,7 +42,7 @@ FIELDS = (
 def init(st):
     """The chain's head in every struct page: one pointer per frame (2.5 put it in a union
     with the direct pointer). The next-pte pages are counted as tables are taken."""
-    rmap_bytes_add(st, 8 * st.g[G_NR_FRAMES])
+    rmap_bytes_add(st, pointer_bytes(st) * st.g[G_NR_FRAMES])
 
 
 @kernel(inline="always")
@@ -106,7 +106,7 @@ def page_moved(st, old, new):
 def chain_bytes(st):
     """The seed design's metadata: a chain head per struct page, and the next-pte page of each
     leaf table."""
-    held = 8 * st.g[G_NR_FRAMES]
+    held = pointer_bytes(st) * st.g[G_NR_FRAMES]
     for t in range(st.g[G_N_TBL]):
         if st.tbl_mm[t] >= 0 and st.tbl_level[t] == 0:
             held += 4096 * ((1 << st.g[G_PTE_TABLE_ORDER]) - 1)

@@ -92,7 +92,8 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
     pol, pvals, m, st, s = _boot_state(pol, pvals, m, check, get_design(rmap))
     # room for the whole snapshot before the install, so it never runs out midway
     st, s = make_room(st, tables=pl.tables + levels + 8, vmas=len(pl.v["v_start"]) + 8,
-                      mms=len(pl.pids) + 8, entries=max(len(pl.pids), len(pl.o_fid)) + 8)
+                      mms=len(pl.pids) + 8, entries=max(len(pl.pids), len(pl.o_fid)) + 8,
+                      ptes=len(pl.p["p_vma"]))
     mms = np.full(len(pl.pids), -1, np.int64)
     sim = np.full(len(pl.f["f_kind"]), -1, np.int64)
     kind_before = pl.f["f_kind"].copy()
