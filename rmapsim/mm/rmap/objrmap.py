@@ -19,9 +19,8 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_N_VMA, G_NR_FRAMES, PG_anon,
                                PG_lru, RMAP_REFERENCED)
-from rmapsim.mm.pgtable import pte_offset
 from rmapsim.mm.rmap import ptechain
-from rmapsim.mm.rmap.ops import pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one, vma_pte
 from rmapsim.mm.violation import bad
 
 NAME = "objrmap"
@@ -38,7 +37,7 @@ FIELDS = (
 
 
 @kernel(inline="always")
-def _file_backed(st, frame):
+def file_backed(st, frame):
     return not (st.page_flags[frame] & PG_anon) and st.page_mapping[frame] >= 0
 
 
@@ -49,19 +48,19 @@ def init(st):
 
 @kernel
 def page_add(st, frame, pte, vma, addr):
-    if not _file_backed(st, frame):
+    if not file_backed(st, frame):
         ptechain.page_add(st, frame, pte, vma, addr)
 
 
 @kernel
 def page_remove(st, frame, pte, vma):
-    if not _file_backed(st, frame):
+    if not file_backed(st, frame):
         return ptechain.page_remove(st, frame, pte, vma)
     return 1
 
 
 @kernel(inline="always")
-def _walk_file(st, frame, op, arg, apply):
+def walk_file(st, frame, op, arg, apply):
     """Every vma of the page's object, and in it the pte at the page's offset if it maps the
     page: ``rmap_one`` on each such pte and the sum (``apply``), or only their number (the
     check), neither counted as work."""
@@ -71,25 +70,23 @@ def _walk_file(st, frame, op, arg, apply):
     while v >= 0:
         if apply:
             st.cnt[C_RMAP_VMAS_VISITED] += 1
-        addr = st.vma_start[v] + ((index - st.vma_pgoff[v]) << 12)
-        if st.vma_start[v] <= addr < st.vma_end[v]:
-            p = pte_offset(st, st.vma_mm[v], addr)
-            if p >= 0 and pte_maps(st, p, frame):
-                n += rmap_one(st, op, frame, p, arg) if apply else 1
+        p = vma_pte(st, v, index, frame)
+        if p >= 0:
+            n += rmap_one(st, op, frame, p, arg) if apply else 1
         v = st.vma_immap_next[v]
     return n
 
 
 @kernel
 def walk(st, frame, op, arg):
-    if not _file_backed(st, frame):
+    if not file_backed(st, frame):
         return ptechain.walk(st, frame, op, arg)
-    return _walk_file(st, frame, op, arg, True)
+    return walk_file(st, frame, op, arg, True)
 
 
 @kernel
 def page_moved(st, old, new):
-    if not _file_backed(st, new):
+    if not file_backed(st, new):
         ptechain.page_moved(st, old, new)
 
 
@@ -120,22 +117,35 @@ def vma_unlink(st, vma):
 
 
 @kernel
-def check(st):
-    """Anonymous pages: the seed's chains. File pages: the walk finds as many ptes as the
-    mapcount. Metadata: the chains' bytes and one list node per file vma."""
-    held = ptechain.chain_bytes(st)
+def immap_bytes(st):
+    """One i_mmap list node per vma of an object."""
+    held = 0
     for v in range(st.g[G_N_VMA]):
         if st.vma_mm[v] >= 0 and st.vma_obj[v] >= 0 and st.vma_end[v] > st.vma_start[v]:
             held += VMA_NODE_WORDS * pointer_bytes(st)
+    return held
+
+
+@kernel
+def check_file_pages(st):
+    """The walk finds as many ptes of each page-cache page as its mapcount."""
+    for f in range(st.g[G_NR_FRAMES]):
+        if (st.page_flags[f] & PG_lru) and file_backed(st, f):
+            n = walk_file(st, f, RMAP_REFERENCED, 0, False)
+            if n != st.page_mapcount[f]:
+                return bad(st, 7, f, n, st.page_mapcount[f])
+    return 0
+
+
+@kernel
+def check(st):
+    """Anonymous pages: the seed's chains. File pages: the walk finds as many ptes as the
+    mapcount. Metadata: the chains' bytes and one list node per file vma."""
+    held = ptechain.chain_bytes(st) + immap_bytes(st)
     if st.cnt[C_RMAP_BYTES] != held:
         return bad(st, 18, -1, st.cnt[C_RMAP_BYTES], held)
     code = ptechain.check_chains(st, 1)
     if code:
         return code
-    for f in range(st.g[G_NR_FRAMES]):
-        if (st.page_flags[f] & PG_lru) and _file_backed(st, f):
-            n = _walk_file(st, f, RMAP_REFERENCED, 0, False)
-            if n != st.page_mapcount[f]:
-                return bad(st, 7, f, n, st.page_mapcount[f])
-    return 0
+    return check_file_pages(st)
 

@@ -16,7 +16,7 @@ from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PTE_
                                G_PTRS, PG_dirty, PG_swapcache,
                                PTE_FLAGS_MASK, RMAP_MIGRATE, RMAP_REFERENCED,
                                RMAP_REMOVE_MIGRATION, RMAP_TEST_DIRTY, RMAP_UNMAP)
-from rmapsim.mm.pgtable import ptep_to_mm
+from rmapsim.mm.pgtable import pte_offset, ptep_to_mm
 
 
 @kernel(inline="always")
@@ -41,6 +41,20 @@ def pte_maps(st, pte, frame):
     """Whether the pte maps ``frame``: present, or a migration entry pointing at it."""
     e = st.pt[pte]
     return (e & (_PAGE_PRESENT | _PTE_MIGRATION)) != 0 and (e >> 12) == frame
+
+
+@kernel(inline="always")
+def vma_pte(st, v, index, frame):
+    """The pte of vma ``v`` at page offset ``index`` if it maps ``frame``, else -1: how an
+    object-based walk finds a page in a vma (Linux's vma_address + page_check_address); the
+    walk counts the vma visited (``rmap_vmas_visited``)."""
+    addr = st.vma_start[v] + ((index - st.vma_pgoff[v]) << 12)
+    if addr < st.vma_start[v] or addr >= st.vma_end[v]:
+        return -1
+    p = pte_offset(st, st.vma_mm[v], addr)
+    if p >= 0 and pte_maps(st, p, frame):
+        return p
+    return -1
 
 
 @kernel(inline="always")
