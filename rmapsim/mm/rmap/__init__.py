@@ -37,7 +37,8 @@ from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R
 
 # The registry: a design's ID (g[G_RMAP]) is its position; the first is the default.
 DESIGNS = ("rmapsim.mm.rmap.ptechain", "rmapsim.mm.rmap.ptechain_direct",
-           "rmapsim.mm.rmap.objrmap", "rmapsim.mm.rmap.anon_vma")
+           "rmapsim.mm.rmap.objrmap", "rmapsim.mm.rmap.anon_vma",
+           "rmapsim.mm.rmap.anon_vma_chain")
 DEFAULT = "pte-chain"
 
 # the running design's hook table (slots R_*)
