@@ -211,9 +211,11 @@ def faults_note(rs) -> str | None:
     first = {}
     for r in rs:
         first.setdefault(r["policy"], r)
-    parts = [f"{r['rmap']} {r['faults']:,} faults / {r['misses']:,} misses against "
-             f"{first[r['policy']]['rmap']}'s {first[r['policy']]['faults']:,} / "
-             f"{first[r['policy']]['misses']:,} under {r['policy']}" for r in differ]
+    parts = []
+    for r in differ:
+        f = first[r["policy"]]
+        parts.append(f"{r['rmap']} {r['faults']:,} faults / {r['misses']:,} misses against "
+                     f"{f['rmap']}'s {f['faults']:,} / {f['misses']:,} under {r['policy']}")
     return "faults DIFFER between rmap designs: " + "; ".join(parts)
 
 
