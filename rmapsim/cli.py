@@ -154,7 +154,12 @@ def _compare_source(a):
 
 def cmd_compare(a) -> int:
     from rmapsim.sim import compare as cmp
-    policies = cmp.with_baseline(cmp.parse_policies(a.policies), a.relative_to)
+    if a.policies is None and a.rmaps is None:
+        raise ConfigError("compare needs --policies A,B,... or --rmaps A,B,... (or both: a grid)")
+    policies = cmp.with_baseline(cmp.parse_policies(a.policies or "clock"), a.relative_to)
+    designs = {} if a.rmaps is None else {"rmaps": cmp.parse_rmaps(a.rmaps)}
+    if a.rmap is not None:
+        designs["rmap"] = a.rmap
     params = _params(a.param)
     cmp.split_params(policies, params)
     if a.plot and not a.plot.lower().endswith(".png"):
@@ -164,8 +169,8 @@ def cmd_compare(a) -> int:
     trace, machine, mem = _compare_source(a)
     results = cmp.compare(trace, policies, format=a.format, mem=mem, frames=a.frames,
                           params=params, cache_mode=a.cache_mode, machine=machine,
-                          check=a.check, progress=True, timeline=bool(a.plot), rmap=a.rmap)
-    rs = cmp.rows(results, a.relative_to)
+                          check=a.check, progress=True, timeline=bool(a.plot), **designs)
+    rs = cmp.rows(results, a.relative_to, by_rmap=a.rmaps is not None)
     if a.csv and a.csv != "-":
         cmp.write_atomic(a.csv, cmp.format_csv(rs) + "\n")
     if a.plot:
@@ -177,9 +182,9 @@ def cmd_compare(a) -> int:
     else:
         _emit(cmp.format_table(rs), a.output)
     status = 0
-    for r in results:
+    for r, label in zip(results, cmp.labels(rs)):
         if r.violation:
-            print(f"{PROG}: check failed under {r.policy}: {r.violation}", file=sys.stderr)
+            print(f"{PROG}: check failed under {label}: {r.violation}", file=sys.stderr)
             status = 1
     return status
 
@@ -286,15 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "or .zst suffix compresses")
     sc.set_defaults(func=cmd_scenario)
 
-    c = sub.add_parser("compare", help="replay one trace under several policies, side by side",
+    c = sub.add_parser("compare", help="replay one trace under several policies or "
+                       "reverse-mapping designs (or a grid of both), side by side",
                        epilog=_run_epilog())
     c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, a scenario name or "
                    "a .toml scenario file (its default machine and --mem apply unless given)")
-    c.add_argument("--policies", required=True, metavar="A,B,...",
-                   help="comma-separated reclaim policies (see `rmapsim policies`)")
+    c.add_argument("--policies", metavar="A,B,...", help="comma-separated reclaim policies "
+                   "(see `rmapsim policies`; default clock with --rmaps)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
-    c.add_argument("--rmap", default="pte-chain", metavar="DESIGN", help="reverse-mapping "
-                   "design of every run (default pte-chain)")
+    crmap = c.add_mutually_exclusive_group()
+    crmap.add_argument("--rmap", metavar="DESIGN", help="reverse-mapping design of every run "
+                       "(default pte-chain)")
+    crmap.add_argument("--rmaps", metavar="A,B,...|all", help="compare these reverse-mapping "
+                       "designs (all: every design); with several --policies, every policy "
+                       "under every design")
     c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
                    "brought a page in) and misses as a multiple of POLICY's (run too if not "
                    "listed), e.g. opt: the distance from the optimum")
@@ -312,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "content; exit 1 if anything is lost or broken")
     c.add_argument("--seed", type=int, default=None, help="seed of a scenario (default 1)")
     c.add_argument("--scale", type=float, default=None, help="scale of a scenario (default 1)")
-    c.add_argument("--json", action="store_true", help="a JSON list of per-policy results "
+    c.add_argument("--json", action="store_true", help="a JSON list of per-run results "
                    "(the keys of `run --json`) instead of the table")
     c.add_argument("--csv", metavar="FILE", help="also write the comparison as CSV to FILE "
                    "(- : to stdout instead of the table)")

@@ -280,6 +280,51 @@ def test_fork_exec_exit_in_the_events(tmp_path):
     assert ((ops == OP_MUNMAP) & (pid == 2)).sum() >= 6
 
 
+VMAS = """
+[scenario]
+name = "v"
+[[files]]
+name = "f"
+pages = 10
+[[processes]]
+name = "init"
+mappings = [ { name = "m", file = "f", pgoff = 1, vmas = 3 } ]
+phases = [
+  { pattern = "sequential", region = "m" },
+  { mmap = "a", pages = 4, write = true, vmas = "2 * 2" },
+  { pattern = "sequential", region = "a", write = 1.0 },
+  { munmap = "a" },
+]
+"""
+
+
+def test_mmap_as_several_vmas(tmp_path):
+    """``vmas = N``: one region made by N mmaps of consecutive parts of the addresses and of the
+    file, side by side; references go across them, one munmap takes them all."""
+    import rmapsim
+    ev = gen(tmp_path, VMAS)
+    mm = ev[ev["op"] == OP_MMAP]
+    assert mm["addr"].tolist()[:3] == [MMAP_BASE + k * 3 * 4096 for k in range(3)]
+    assert mm["length"].tolist()[:3] == [3 * 4096] * 3
+    assert mm["pgoff"].tolist()[:3] == [1, 4, 7] and (mm["file"][:3] == 1).all()
+    a0 = MMAP_BASE + 10 * 4096                        # a page after the 9 pages of m
+    assert mm["addr"].tolist()[3:] == [a0 + k * 4096 for k in range(4)]
+    assert (mm["length"][3:] == 4096).all() and (mm["file"][3:] == 0).all()
+    assert (mm["pgoff"][3:] == 0).all() and (mm["flags"][3:] == PROT_WRITE).all()
+    refs, pages = refs_of(ev)
+    assert pages[refs["op"] == OP_READ].tolist() == list(range(9))
+    assert pages[refs["op"] == OP_WRITE].tolist() == list(range(10, 14))
+    un = ev[ev["op"] == OP_MUNMAP]
+    assert un["addr"].tolist() == [a0] and un["length"].tolist() == [4 * 4096]
+    # the kernel sees 3 vmas of the file: objrmap's walk of a page of f looks in all three
+    r = rmapsim.run(scenario_trace(write(tmp_path, VMAS)), frames=64, rmap="objrmap", check=True)
+    assert r.violation is None and r.counters["segfaults"] == 0 and r.counters["mmaps"] == 7
+    with pytest.raises(ConfigError, match=r"mappings\[0\]\.vmas: must be at least 1, not 0"):
+        gen(tmp_path, VMAS.replace("vmas = 3", "vmas = 0"))
+    with pytest.raises(ConfigError, match=r"phases\[1\]: vmas 5 is more than the 4 pages"):
+        gen(tmp_path, VMAS.replace('"2 * 2"', "5"))
+
+
 def test_deterministic(tmp_path):
     p = write(tmp_path, TREE)
     a = scenario_events(p, 5).tobytes()

@@ -27,7 +27,8 @@ from rmapsim.errors import ConfigError
 from rmapsim.scenarios import spec as _spec
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
-BUILTIN_ORDER = ("x11-486", "prefork", "build", "stream")
+BUILTIN_ORDER = ("x11-486", "prefork", "build", "stream", "kernel-build", "shm-database",
+                 "objrmap-worst", "forking-server")
 
 
 class Scenario:

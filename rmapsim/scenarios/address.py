@@ -25,9 +25,14 @@ class Region:
 class AddressSpaces:
     """The engine's exec, mmap and munmap (a part of ``Engine``)."""
 
-    def map(self, p, name, addr, pages, fid=0, pgoff=0, shared=False, write=False):
+    def map(self, p, name, addr, pages, fid=0, pgoff=0, shared=False, write=False, vmas=1):
+        """Region ``name``: one mmap, or ``vmas`` mmaps of consecutive parts side by side, each
+        a vma of its own (the kernel model never merges vmas)."""
         flags = (MAP_SHARED if shared else 0) | (MAP_FILE if fid else 0) | (PROT_WRITE if write else 0)
-        self.single(OP_MMAP, p.pid, addr, pages * PAGE_SIZE, file=fid, pgoff=pgoff, flags=flags)
+        for j in range(vmas):
+            lo, hi = pages * j // vmas, pages * (j + 1) // vmas
+            self.single(OP_MMAP, p.pid, addr + lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE, file=fid,
+                        pgoff=pgoff + lo if fid else pgoff, flags=flags)
         r = Region(name, addr, pages, write, fid, pgoff)
         p.regions[name] = r
         return r
@@ -108,13 +113,17 @@ class AddressSpaces:
                                 f"{a['file']!r} ({fpages} pages)")
         else:
             pages = self.ival(a["pages"], ns, lo=1)
+        vmas = self.ival(a["vmas"], ns, lo=1)
+        if vmas > pages:
+            self.fail(path, f"vmas {vmas} is more than the {pages} pages of the mapping")
         addr = p.next_mmap
         if addr + pages * PAGE_SIZE > READ_WINDOW:
             self.fail(path, f"the mmap area of process {p.tmpl['name']} (0x{MMAP_BASE:x}.."
                             f"0x{READ_WINDOW:x}) is full")
         p.next_mmap += (pages + 1) * PAGE_SIZE
-        self.map(p, name, addr, pages, fid=fid, pgoff=pgoff, shared=a["shared"], write=a["write"])
-        p.budget -= 1
+        self.map(p, name, addr, pages, fid=fid, pgoff=pgoff, shared=a["shared"], write=a["write"],
+                 vmas=vmas)
+        p.budget -= vmas
 
     def munmap(self, p, name, path):
         r = p.regions.pop(name, None)

@@ -20,7 +20,7 @@ _COMP = {"region", "pattern", "weight", "write", "alpha", "order", "hot", "hot_p
          "first", "count", "per_page", "run"}
 _PROC = {"name", "program", "libs", "heap", "stack", "share", "slice", "startup", "mappings",
          "phases"}
-_MAPPING = {"name", "pages", "file", "index", "pgoff", "shared", "write"}
+_MAPPING = {"name", "pages", "file", "index", "pgoff", "shared", "write", "vmas"}
 
 
 class _Loader:
@@ -238,6 +238,7 @@ class _Loader:
         a["pgoff"] = _opt_num(m, "pgoff", p, scope, lo=0, default=0)
         a["shared"] = _bool(m, "shared", p)
         a["write"] = _bool(m, "write", p)
+        a["vmas"] = _opt_num(m, "vmas", p, scope, lo=1, default=1, allow_dist=False)
         return a
 
     def _phases(self, phases, p, scope):

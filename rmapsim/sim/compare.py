@@ -1,15 +1,26 @@
-"""``rmapsim compare``: replay one trace under several policies and set the results side by side.
+"""``rmapsim compare``: replay one trace under several policies, several reverse-mapping
+designs, or a grid of both, and set the results side by side.
 
-``compare(trace, policies, **run_options)`` runs each policy on the same trace (a path, a
-``Trace`` or an event array; the trace is re-read from the start for every policy) and returns
-the ``Result`` objects. ``rows(results)`` gives one dict per policy: the keys of
-``Result.to_dict()`` (those of ``rmapsim run --json``, ``policy`` among them) plus the derived
-ratios ``scanned_per_freed`` and ``ptes_per_freed`` (None when nothing was freed), and with
-``relative_to`` a policy, ``misses_relative``: misses (faults that had to bring a page into
-memory; minor faults on pages still in memory are not a policy's doing) as a multiple of that
-policy's. With ``opt``, how far each policy is from the floor Belady's MIN sets.
-``format_table``, ``format_csv``, ``format_json`` and ``plot`` render them; ``write_atomic``
-writes text or bytes through a temporary file renamed over the target.
+``compare(trace, policies, rmaps=None, **run_options)`` runs each policy on the same trace (a
+path, a ``Trace`` or an event array; the trace is re-read from the start for every run), under
+each design of ``rmaps`` if given (policy-major order), and returns the ``Result`` objects.
+``rows(results)`` gives one dict per run: the keys of ``Result.to_dict()`` (those of ``rmapsim
+run --json``, ``policy`` and ``rmap`` among them) plus the derived ratios ``scanned_per_freed``
+and ``ptes_per_freed`` (None when nothing was freed); with ``relative_to`` a policy,
+``misses_relative``: misses (faults that had to bring a page into memory; minor faults on pages
+still in memory are not a policy's doing) as a multiple of that policy's (under the same
+design). With ``opt``, how far each policy is from the floor Belady's MIN sets. When designs
+are compared (``by_rmap``, by default when the runs have more than one), each row also says
+whether its faults differ from the first design's under the same policy (``faults_differ``):
+a design only finds ptes, so they should not, unless it changes what the kernel has (the
+page-table order changes the RAM left to processes).
+
+The column being varied decides the columns: for policies, faults and the reclaim's work and
+time; for designs, the faults (the same for every design), the design's metadata
+(``rmap_bytes_peak``, ``rmap_bytes`` at the end) and walking (``ptes_visited``,
+``rmap_chain_steps``, ``rmap_vmas_visited``) and the simulated time. ``format_table``,
+``format_csv``, ``format_json`` and ``plot_png`` render either; ``write_atomic`` writes text or
+bytes through a temporary file renamed over the target.
 """
 from __future__ import annotations
 
@@ -20,9 +31,9 @@ import json
 from rmapsim.errors import ConfigError
 from rmapsim.fileio import write_atomic  # noqa: F401  (re-exported for callers)
 
-# (key, table heading, kind): kind "n" integer, "r" ratio, "s" simulated ns shown in seconds
+# (key, table heading, kind): kind "t" text, "n" integer, "r" ratio, "s" simulated ns shown in
+# seconds. The columns of a comparison of policies:
 COLUMNS = (
-    ("policy", "policy", "t"),
     ("minor_faults", "minor faults", "n"),
     ("major_faults", "major faults", "n"),
     ("scanned_per_freed", "scanned/freed", "r"),
@@ -32,20 +43,55 @@ COLUMNS = (
     ("sim_time_ns", "total time", "s"),
     ("oom_kills", "OOM kills", "n"),
 )
+# of reverse-mapping designs: what must not change, what the design keeps and walks, and the time
+RMAP_COLUMNS = (
+    ("faults", "faults", "n"),
+    ("misses", "misses", "n"),
+    ("rmap_bytes_peak", "rmap bytes peak", "n"),
+    ("rmap_bytes", "rmap bytes end", "n"),
+    ("ptes_visited", "ptes visited", "n"),
+    ("rmap_chain_steps", "chain steps", "n"),
+    ("rmap_vmas_visited", "vmas visited", "n"),
+    ("sim_time_ns", "total time", "s"),
+)
+# what a design must leave as it is: the faults the same trace takes under the same policy
+SAME_UNDER_EVERY_DESIGN = ("faults", "misses", "minor_faults", "major_faults")
+
+
+def _names(text, option: str, what: str, one: str, known=None) -> list[str]:
+    """'a,b,c' -> ['a', 'b', 'c'], none empty, none twice, each in ``known`` if given."""
+    names = [p.strip() for p in str(text).split(",")]
+    if not text or any(not p for p in names):
+        raise ConfigError(f"{option} expects a comma-separated list of {what}, not {text!r}")
+    for p in names if known is not None else ():
+        if p not in known:
+            raise ConfigError(f"{option}: unknown {one} {p!r} (known: {', '.join(known)})")
+    dup = sorted({p for p in names if names.count(p) > 1})
+    if dup:
+        raise ConfigError(f"{one} {dup[0]!r} given twice in {option}")
+    return names
 
 
 def parse_policies(text: str) -> list[str]:
     """'a,b,c' -> ['a', 'b', 'c'], each a known policy or a policy file, none twice."""
     from rmapsim.mm.vmscan import get_policy
-    names = [p.strip() for p in str(text).split(",")]
-    if not text or any(not p for p in names):
-        raise ConfigError(f"--policies expects a comma-separated list of policies, not {text!r}")
+    names = _names(text, "--policies", "policies", "policy")
     for p in names:
         get_policy(p)
-    dup = sorted({p for p in names if names.count(p) > 1})
-    if dup:
-        raise ConfigError(f"policy {dup[0]!r} given twice in --policies")
     return names
+
+
+def parse_rmaps(value) -> list[str]:
+    """'a,b' (or a list of names) -> ['a', 'b'], each a registered reverse-mapping design
+    (``rmapsim.mm.rmap.designs()``), none twice; 'all' -> every design, in registry order."""
+    from rmapsim.mm.rmap import designs
+    known = [m.NAME for m in designs()]
+    if not isinstance(value, str):
+        value = ",".join(map(str, value))
+    if value.strip() == "all":
+        return known
+    return _names(value, "--rmaps", "reverse-mapping designs (or all)",
+                  "reverse-mapping design", known)
 
 
 def split_params(policies, params) -> dict:
@@ -64,34 +110,53 @@ def split_params(policies, params) -> dict:
             for p, m in mods.items()}
 
 
-def compare(trace, policies, *, params=None, progress=False, **run_options) -> list:
-    """Run every policy of ``policies`` on ``trace``; the Results in the same order (pass
-    ``timeline=True`` to sample each run for ``plot_png``'s lines)."""
+def compare(trace, policies, *, rmaps=None, params=None, progress=False, **run_options) -> list:
+    """Run every policy of ``policies`` on ``trace``, under each reverse-mapping design of
+    ``rmaps`` if given (names, 'a,b' or 'all'; else under ``rmap``, default pte-chain); the
+    Results in policy-major order (pass ``timeline=True`` to sample each run for
+    ``plot_png``'s lines)."""
+    from rmapsim.mm.rmap import DEFAULT
     from rmapsim.sim.api import _as_trace, run
     if isinstance(policies, str):
         policies = parse_policies(policies)
+    if rmaps is None:
+        designs = [run_options.pop("rmap", DEFAULT)]
+    elif "rmap" in run_options:
+        raise ConfigError("give rmap (one design for every run) or rmaps (each), not both")
+    else:
+        designs = parse_rmaps(rmaps)
     per_policy = split_params(policies, params)
     t = _as_trace(trace, run_options.pop("format", None))
-    return [run(t, policy=p, params=per_policy[p], progress=progress, **run_options)
-            for p in policies]
+    return [run(t, policy=p, params=per_policy[p], progress=progress, rmap=d, **run_options)
+            for p in policies for d in designs]
 
 
 def _ratio(a, b):
     return a / b if b else None
 
 
-def rows(results, relative_to: str | None = None) -> list[dict]:
+def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -> list[dict]:
+    """One dict per run (see the module's docstring). ``by_rmap``: the designs are what is
+    compared (default: when the runs have more than one)."""
     out = []
     for r in results:
         d = r.to_dict()
         d["scanned_per_freed"] = _ratio(d["pages_scanned"], d["pages_freed"])
         d["ptes_per_freed"] = _ratio(d["ptes_visited"], d["pages_freed"])
         out.append(d)
-    if relative_to is not None:
-        base = next((d for d in out if d["policy"] == relative_to), None)
-        if base is None:
-            raise ConfigError(f"--relative-to {relative_to}: that policy is not among the runs")
+    if by_rmap is None:
+        by_rmap = len({d["rmap"] for d in out}) > 1
+    if by_rmap:
+        first = {}
         for d in out:
+            f = first.setdefault(d["policy"], d)
+            d["faults_differ"] = any(d[k] != f[k] for k in SAME_UNDER_EVERY_DESIGN)
+    if relative_to is not None:
+        for d in out:
+            base = next((b for b in out if b["policy"] == relative_to
+                         and b["rmap"] == d["rmap"]), None)
+            if base is None:
+                raise ConfigError(f"--relative-to {relative_to}: that policy is not among the runs")
             d["misses_relative"] = _ratio(d["misses"], base["misses"])
             d["relative_to"] = relative_to
     return out
@@ -105,12 +170,53 @@ def with_baseline(policies: list[str], relative_to: str | None) -> list[str]:
     return list(policies) + [relative_to]
 
 
+def _by_rmap(rs) -> bool:
+    return bool(rs) and "faults_differ" in rs[0]
+
+
+def _keys(rs):
+    """The columns naming a run: the policy, the design, or both (a grid)."""
+    keys = []
+    if not _by_rmap(rs) or len({r["policy"] for r in rs}) > 1:
+        keys.append(("policy", "policy", "t"))
+    if _by_rmap(rs):
+        keys.append(("rmap", "rmap", "t"))
+    return keys
+
+
+def labels(rs) -> list[str]:
+    """Each run's name in the comparison: its policy, its design, or policy/design."""
+    keys = [k for k, _, _ in _keys(rs)]
+    return ["/".join(r[k] for k in keys) for r in rs]
+
+
 def _columns(rs):
-    cols = list(COLUMNS)
+    cols = list(RMAP_COLUMNS if _by_rmap(rs) else COLUMNS)
     if rs and "misses_relative" in rs[0]:
-        cols.insert(1, ("misses", "misses", "n"))
-        cols.insert(2, ("misses_relative", f"misses/{rs[0]['relative_to']}", "r"))
-    return cols
+        if ("misses", "misses", "n") not in cols:
+            cols.insert(0, ("misses", "misses", "n"))
+        at = cols.index(("misses", "misses", "n")) + 1
+        cols.insert(at, ("misses_relative", f"misses/{rs[0]['relative_to']}", "r"))
+    return _keys(rs) + cols
+
+
+def faults_note(rs) -> str | None:
+    """For a comparison of designs, one line: the faults are the same under every design, or
+    where they differ."""
+    if not _by_rmap(rs):
+        return None
+    differ = [r for r in rs if r["faults_differ"]]
+    if not differ:
+        return "faults and misses: the same under every rmap design"
+    first = {}
+    for r in rs:
+        first.setdefault(r["policy"], r)
+    parts = []
+    for r in differ:
+        f = first[r["policy"]]
+        parts.append(f"{r['rmap']} {r['faults']:,} faults / {r['misses']:,} misses against "
+                     f"{f['rmap']}'s {f['faults']:,} / {f['misses']:,} under {r['policy']}")
+    return "faults DIFFER between rmap designs: " + "; ".join(parts)
 
 
 def _cell(value, kind) -> str:
@@ -126,30 +232,41 @@ def _cell(value, kind) -> str:
 
 
 def format_table(rs: list[dict]) -> str:
-    """A plain-text table, one line per policy, with a heading naming the trace and machine."""
+    """A plain-text table, one line per run, with a heading naming the trace, the machine and
+    what is the same in every run; for designs, a last line on their faults."""
     cols = _columns(rs)
     if any(r.get("integrity_errors") or r.get("violation") for r in rs):
         cols.append(("integrity_errors", "integrity errors", "n"))
+    nkeys = len(_keys(rs))
     head = [h for _, h, _ in cols]
     body = [[_cell(r.get(k), kind) for k, _, kind in cols] for r in rs]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = []
     if rs:
         r = rs[0]
+        fixed = "".join(f", {k} {r[k]}" for k in ("policy", "rmap")
+                        if k not in {c for c, _, _ in _keys(rs)})
         lines.append(f"trace {r['trace']}: {r['frames']:,} frames "
                      f"({r['frames'] * 4096 / 2**20:g} MiB), {r['geometry']} page tables, "
-                     f"{r['references']:,} references")
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                     f"{r['references']:,} references{fixed}")
+    fmt = lambda cells: "  ".join(c.ljust(w) if i < nkeys else c.rjust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines.append(fmt(head))
     lines += [fmt(b) for b in body]
+    note = faults_note(rs)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 
 def format_csv(rs: list[dict]) -> str:
     """CSV of the table's columns with raw values (ns, full-precision ratios; empty = none),
-    plus the trace, frames and integrity errors."""
-    keys = [k for k, _, _ in _columns(rs)] + ["integrity_errors", "frames", "trace"]
+    plus whether the faults differ (designs), integrity errors, frames, the trace, and the
+    policy and design where they are not columns already."""
+    keys = [k for k, _, _ in _columns(rs)]
+    keys += ["faults_differ"] if _by_rmap(rs) else []
+    keys += ["integrity_errors", "frames", "trace"] + [k for k in ("policy", "rmap")
+                                                         if k not in keys]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(keys)
@@ -164,14 +281,14 @@ def format_json(rs: list[dict]) -> str:
 
 
 def plot_png(rs: list[dict], timelines=None) -> bytes:
-    """The comparison as bar charts, one panel per column, one bar per policy, and, given the
+    """The comparison as bar charts, one panel per column, one bar per run, and, given the
     runs' ``Timeline``s, free memory and cumulative faults over simulated time as lines, one per
-    policy; PNG bytes."""
+    run; PNG bytes."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-    names = [r["policy"] for r in rs]
-    plot_columns = [c for c in _columns(rs) if c[0] != "policy"]
+    names = labels(rs)
+    plot_columns = _columns(rs)[len(_keys(rs)):]
     n = len(plot_columns)
     ncols = 4
     lines = [tl for tl in (timelines or []) if tl is not None and len(tl.sim_time_ns)]
