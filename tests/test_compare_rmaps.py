@@ -70,7 +70,10 @@ def test_designs_side_by_side(trace_file):
         for k in cmp.SAME_UNDER_EVERY_DESIGN:
             assert got[name][k] == seed[k], (name, k)
     for r in rs:
-        assert r["faults_differ"] == any(r[k] != seed[k] for k in cmp.SAME_UNDER_EVERY_DESIGN)
+        same_order = [o for o in rs if o["pte_table_order"] == r["pte_table_order"]][0]
+        assert r["faults_differ"] == any(r[k] != same_order[k]
+                                         for k in cmp.SAME_UNDER_EVERY_DESIGN)
+        assert not r["faults_differ"]
     # objrmap keeps a list node per file vma (30 x 30 of them) and walks the vmas instead
     assert obj["rmap_bytes_peak"] >= seed["rmap_bytes_peak"] + 16 * 900
     assert obj["rmap_vmas_visited"] > 100 * max(1, seed["rmap_chain_steps"])
@@ -87,9 +90,12 @@ def test_designs_side_by_side(trace_file):
         assert h in head
     assert [l.split()[0] for l in lines[2:2 + len(NAMES)]] == NAMES
     assert f"{obj['rmap_vmas_visited']:,}" in lines[2 + NAMES.index("objrmap")]
-    want = ("faults and misses: the same under every rmap design"
-            if not any(r["faults_differ"] for r in rs) else "faults DIFFER")
+    want = "faults and misses: the same under every rmap design of one page-table order; "
     assert lines[-1].startswith(want) and len(lines) == 3 + len(NAMES)
+    order0 = got["pte-chain-direct"]
+    assert (f"{seed['pagetable_pages_peak'] - order0['pagetable_pages_peak']:,} more frames of "
+            f"page tables at the peak, {seed['faults']:,} faults against "
+            f"{order0['faults']:,}") in lines[-1]
 
     table = list(csv.DictReader(io.StringIO(cmp.format_csv(rs))))
     assert [t["rmap"] for t in table] == NAMES and all(t["policy"] == "clock" for t in table)
@@ -107,9 +113,11 @@ def test_designs_side_by_side(trace_file):
 
 
 def test_faults_that_differ_are_said():
-    """A design that changed the faults (as one changing the page tables' size could) is
-    named, with its numbers and the first design's, on the table's last line."""
-    base = {"policy": "clock", "faults": 10, "misses": 5, "minor_faults": 5, "major_faults": 5}
+    """A design that changed the faults against one of the same page-table order is named,
+    with its numbers and that design's, on the table's last line; designs of another order
+    are compared with the first of theirs, and what their page tables took is said."""
+    base = {"policy": "clock", "faults": 10, "misses": 5, "minor_faults": 5, "major_faults": 5,
+            "pagetable_pages_peak": 4}
 
     class R:
         def __init__(self, rmap, **kw):
@@ -118,11 +126,18 @@ def test_faults_that_differ_are_said():
 
         def to_dict(self):
             return dict(self.d)
-    rs = cmp.rows([R("pte-chain"), R("other", faults=12, misses=6)], by_rmap=True)
+    rs = cmp.rows([R("pte-chain"), R("objrmap", faults=12, misses=6)], by_rmap=True)
     assert [r["faults_differ"] for r in rs] == [False, True]
     note = cmp.faults_note(rs)
-    assert note == ("faults DIFFER between rmap designs: other 12 faults / 6 misses against "
-                    "pte-chain's 10 / 5 under clock")
+    assert note == ("faults DIFFER between rmap designs of the same page-table order: objrmap "
+                    "12 faults / 6 misses against pte-chain's 10 / 5 under clock")
+    rs = cmp.rows([R("pte-chain", pagetable_pages_peak=7, faults=12), R("anon-vma")],
+                  by_rmap=True)
+    assert not any(r["faults_differ"] for r in rs)
+    assert cmp.faults_note(rs) == (
+        "faults and misses: the same under every rmap design of one page-table order; "
+        "order-1 page tables under pte-chain (the seed's next-pte page beside each pte "
+        "page): under clock: 3 more frames of page tables at the peak, 12 faults against 10")
     assert cmp.faults_note(cmp.rows([R("pte-chain")])) is None      # not a design comparison
 
 

@@ -147,9 +147,13 @@ def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -
     if by_rmap is None:
         by_rmap = len({d["rmap"] for d in out}) > 1
     if by_rmap:
+        # a design's page-table order changes the RAM left for pages (the seed's next-pte page
+        # doubles every leaf table), so faults are the same only among designs of one order
+        from rmapsim.mm.rmap import get_design
         first = {}
         for d in out:
-            f = first.setdefault(d["policy"], d)
+            d["pte_table_order"] = get_design(d["rmap"]).PTE_TABLE_ORDER
+            f = first.setdefault((d["policy"], d["pte_table_order"]), d)
             d["faults_differ"] = any(d[k] != f[k] for k in SAME_UNDER_EVERY_DESIGN)
     if relative_to is not None:
         for d in out:
@@ -201,22 +205,37 @@ def _columns(rs):
 
 
 def faults_note(rs) -> str | None:
-    """For a comparison of designs, one line: the faults are the same under every design, or
-    where they differ."""
+    """For a comparison of designs, one line: the faults are the same under every design of
+    one page-table order, or where they differ; and what a larger page-table order cost."""
     if not _by_rmap(rs):
         return None
-    differ = [r for r in rs if r["faults_differ"]]
-    if not differ:
-        return "faults and misses: the same under every rmap design"
     first = {}
     for r in rs:
-        first.setdefault(r["policy"], r)
+        first.setdefault((r["policy"], r["pte_table_order"]), r)
+    differ = [r for r in rs if r["faults_differ"]]
+    if differ:
+        parts = []
+        for r in differ:
+            f = first[(r["policy"], r["pte_table_order"])]
+            parts.append(f"{r['rmap']} {r['faults']:,} faults / {r['misses']:,} misses against "
+                         f"{f['rmap']}'s {f['faults']:,} / {f['misses']:,} under {r['policy']}")
+        return ("faults DIFFER between rmap designs of the same page-table order: "
+                + "; ".join(parts))
+    orders = sorted({r["pte_table_order"] for r in rs})
+    if len(orders) == 1:
+        return "faults and misses: the same under every rmap design"
     parts = []
-    for r in differ:
-        f = first[r["policy"]]
-        parts.append(f"{r['rmap']} {r['faults']:,} faults / {r['misses']:,} misses against "
-                     f"{f['rmap']}'s {f['faults']:,} / {f['misses']:,} under {r['policy']}")
-    return "faults DIFFER between rmap designs: " + "; ".join(parts)
+    for (policy, order), f in first.items():
+        if order == orders[0]:
+            continue
+        b = first[(policy, orders[0])]
+        parts.append(f"under {policy}: {f['pagetable_pages_peak'] - b['pagetable_pages_peak']:,} "
+                     f"more frames of page tables at the peak, {f['faults']:,} faults against "
+                     f"{b['faults']:,}")
+    names = ", ".join(sorted({r["rmap"] for r in rs if r["pte_table_order"] != orders[0]}))
+    return (f"faults and misses: the same under every rmap design of one page-table order; "
+            f"order-{orders[-1]} page tables under {names} (the seed's next-pte page beside "
+            f"each pte page): " + "; ".join(parts))
 
 
 def _cell(value, kind) -> str:
