@@ -13,7 +13,8 @@ from evtrace import P, T
 from test_kernel_random import build, event, fork_to_live_pid_is_refused
 
 A = 0x400000
-COST_KEYS = {"rmap", "rmap_bytes", "rmap_bytes_peak", "rmap_chain_steps", "rmap_vmas_visited"}
+COST_KEYS = {"rmap", "rmap_bytes", "rmap_bytes_peak", "rmap_chain_steps", "rmap_vmas_visited",
+             "rmap_ops"}
 
 
 def _run(t, rmap, frames=256, **kw):
@@ -42,7 +43,11 @@ def test_pte_chain_direct_blocks_by_hand():
     assert _run(_family(6), "pte-chain-direct")["rmap_bytes"] == base + 3 * 64
     d = _run(_family(7), "pte-chain-direct")
     assert d["rmap_bytes"] == base + 3 * 2 * 64
-    assert _run(_family(7).exit(16), "pte-chain-direct")["rmap_bytes"] == base + 3 * 64
+    d = _run(_family(7).exit(16), "pte-chain-direct")
+    assert d["rmap_bytes"] == base + 3 * 64
+    # the last child's pte is the first slot of each page's first block: one step each, in
+    # the exit; adding mappings takes none
+    assert d["rmap_ops"]["teardown_chain_steps"] == 3 == d["rmap_chain_steps"]
     t = _family(7)
     for c in range(7):
         t.exit(10 + c)
@@ -51,6 +56,23 @@ def test_pte_chain_direct_blocks_by_hand():
     # i386: 4-byte words, 32-byte lines, the same 7 slots
     d = _run(_family(7), "pte-chain-direct", params={"geometry": "i386"})
     assert d["rmap_bytes"] == 4 * frames + 3 * 2 * 32
+
+
+def test_pools_by_hand():
+    """x86-64: a page's pool is a header word and a power-of-two array of pointers: 2 words
+    for one mapping, 3 for two, 5 for three or four, 9 for five; growing copies the pointers;
+    the last unmapping frees the pool."""
+    base = 8 * 256
+    for children, words in ((0, 2), (1, 3), (2, 5), (3, 5), (4, 9)):
+        d = _run(_family(children), "pools")
+        assert d["rmap_bytes"] == base + 3 * words * 8, children
+    # copies when growing 1 -> 2 -> 4 -> 8: 1 + 2 + 4 pointers per page
+    assert _run(_family(4), "pools")["rmap_chain_steps"] == 3 * 7
+    t = _family(4)
+    for c in range(4):
+        t.exit(10 + c)
+    assert _run(t, "pools")["rmap_bytes"] == base + 3 * 9 * 8     # never shrunk
+    assert _run(t.munmap(1, A, 3), "pools")["rmap_bytes"] == base
 
 
 def test_anon_vma_shared_by_a_family_and_after_a_split_by_hand():
@@ -107,7 +129,7 @@ def test_pools_grow_and_keep_their_invariants():
     """Each design's own pool (chain blocks, anon_vmas and chains) starts small and grows
     between events; check mode verifies every structure after each event."""
     t = _shared(30, 100)
-    for d in ("pte-chain-direct", "anon-vma", "anon-vma-chain"):
+    for d in ("pte-chain-direct", "pools", "anon-vma", "anon-vma-chain"):
         r = rmapsim.run(t.trace(), frames=512, check=True, check_every=7, rmap=d)
         assert r.violation is None, (d, r.violation)
     d = rmapsim.run(t.trace(), frames=512, rmap="pte-chain-direct").to_dict()
@@ -139,6 +161,13 @@ def test_forking_server_anon_vma_chain_walks_a_fraction_of_anon_vmas_vmas():
     assert {k: v for k, v in a.items() if k not in COST_KEYS and "time" not in k} == \
         {k: v for k, v in c.items() if k not in COST_KEYS and "time" not in k}
     assert c["rmap_vmas_visited"] * 2 < a["rmap_vmas_visited"]
+    # per operation: the walks of reclaim visit the vmas; the totals are the ops' sums
+    for d in res.values():
+        ops = d["rmap_ops"]
+        assert sum(ops[k] for k in ops if k.endswith("_vmas_visited")) == d["rmap_vmas_visited"]
+        assert sum(ops[k] for k in ops if k.endswith("_chain_steps")) == d["rmap_chain_steps"]
+        assert ops["referenced_ptes_visited"] + ops["unmap_ptes_visited"] == d["ptes_visited"]
+    assert a["rmap_ops"]["referenced_vmas_visited"] > c["rmap_ops"]["referenced_vmas_visited"]
     # a pte chain names its ptes: no vma is visited, but it costs memory per mapping
     assert res["pte-chain-direct"]["rmap_vmas_visited"] == 0
     assert res["pte-chain-direct"]["rmap_bytes_peak"] > 10 * c["rmap_bytes_peak"]

@@ -23,6 +23,7 @@ from rmapsim.mm.layout import (C_EXECS, C_EXITS, C_FORKS, C_MMAPS, G_ADDR_LIMIT,
                                G_PID_COUNT, G_PTRS, G_ZERO_FRAME, _PAGE_ACCESSED, _PAGE_DIRTY,
                                _PAGE_PRESENT, _PAGE_RW, _PTE_SWAP, VM_NOZEROPAGE,
                                VM_SHARED)
+from rmapsim.mm.layout import CTX_RMAP_OP, RMAP_OP_FAULT, RMAP_OP_FORK
 from rmapsim.mm.swapfile import swap_duplicate
 from rmapsim.trace.events import PROT_WRITE
 
@@ -127,6 +128,14 @@ def do_fork(st, parent, child_pid):
     if child < 0:
         return -1
     st.cnt[C_FORKS] += 1
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_FORK
+    child = _copy_mm(st, parent, child)
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_FAULT
+    return child
+
+
+@kernel
+def _copy_mm(st, parent, child):
     v = st.mm_vmas[parent]
     while v >= 0:
         nv = vma_link(st, child, st.vma_start[v], st.vma_end[v], st.vma_flags[v],
@@ -137,6 +146,7 @@ def do_fork(st, parent, child_pid):
         if not ok or st.mm_pgd[child] < 0:
             if st.mm_pgd[child] >= 0:
                 exit_mmap(st, child)
+                st.ctx[CTX_RMAP_OP] = RMAP_OP_FORK
             return -1
         v = st.vma_next[v]
     return child

@@ -141,7 +141,7 @@ N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # ---- the execution context: what the running CPU is doing, one row of ``ctx`` per CPU (one CPU
 # today), so that nothing about the current reference, process or error is global -------------
 CONTEXT = ("ref_key", "ref_next", "last_pid", "last_mm", "in_reclaim", "err_kind", "err_frame",
-           "err_event", "err_a", "err_b")
+           "err_event", "err_a", "err_b", "rmap_op")
 CTX_REF_KEY = 0       # the page identity of the reference being made (vmscan/nodes.page_key)
 CTX_REF_NEXT = 1      # the index of the next reference to the same page, for opt (-1: none)
 CTX_LAST_PID = 2      # the pid of the last event and its mm (the replay's one-entry cache)
@@ -152,6 +152,7 @@ CTX_ERR_FRAME = 6     # two details (check mode's violations: violation.py)
 CTX_ERR_EVENT = 7
 CTX_ERR_A = 8
 CTX_ERR_B = 9
+CTX_RMAP_OP = 10      # the operation the rmap work now done is charged to (RMAP_OP_*)
 N_CONTEXT = len(CONTEXT)
 
 NR_LISTS = 16         # policy lists (vmscan/nodes.py); a policy numbers its own from 0
@@ -273,3 +274,12 @@ RMAP_HOOK_NAMES = ("init", "page_add", "page_remove", "walk", "page_moved", "vma
 (R_INIT, R_PAGE_ADD, R_PAGE_REMOVE, R_WALK, R_PAGE_MOVED, R_VMA_LINK, R_VMA_UNLINK,
  R_VMA_ADJUST, R_VMA_SPLIT, R_VMA_FORK, R_CHECK) = range(len(RMAP_HOOK_NAMES))
 N_RMAP_HOOKS = len(RMAP_HOOK_NAMES)
+
+# what the rmap work is counted for, per operation (st.rmap_cost, a row of RMAP_METRICS each):
+# adding and removing mappings and the vma hooks in a fault (and mmap), a fork or a teardown
+# (exit, exec, munmap), and the walks of reclaim and migration
+RMAP_OPS = ("fault", "fork", "teardown", "referenced", "unmap", "migrate")
+(RMAP_OP_FAULT, RMAP_OP_FORK, RMAP_OP_TEARDOWN, RMAP_OP_REFERENCED, RMAP_OP_UNMAP,
+ RMAP_OP_MIGRATE) = range(len(RMAP_OPS))
+RMAP_METRICS = ("ptes_visited", "vmas_visited", "chain_steps")
+N_RMAP_COSTS = len(RMAP_OPS) * len(RMAP_METRICS)

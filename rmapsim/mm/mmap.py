@@ -20,6 +20,7 @@ from rmapsim.mm.layout import (C_MMAPS, C_MUNMAPS, CTX_LAST_PID, G_LEVELS, G_MM_
                                G_SHMSWAP_COUNT, G_TRUTH_COUNT, G_VMA_FREE_TOP, G_ZERO_FRAME,
                                HASH_EMPTY, OBJ_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT, PG_anon, PG_dirty,
                                PG_swapcache, _PTE_SWAP, VM_FILE, VM_SHARED, VM_WRITE)
+from rmapsim.mm.layout import CTX_RMAP_OP, RMAP_OP_FAULT, RMAP_OP_TEARDOWN
 from rmapsim.mm.swap import delete_from_swap_cache
 from rmapsim.mm.swapfile import swap_free
 from rmapsim.mm.vmscan.dispatch import page_removed, put_page
@@ -213,6 +214,7 @@ def zap_page_range(st, mm, v, start, end):
 def do_munmap(st, mm, start, end):
     """Unmap [start, end): zap the ptes, then trim, split or remove the vmas it overlaps
     (needs one free vma slot for a split)."""
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_TEARDOWN
     st.mm_mmap_cache[mm] = -1
     prev = -1
     v = st.mm_vmas[mm]
@@ -252,12 +254,14 @@ def do_munmap(st, mm, start, end):
             rmap_vma_split(st, v, nv)
         prev = v
         v = st.vma_next[v]
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_FAULT
 
 
 @kernel
 def exit_mmap(st, mm):
     """Tear down an address space: every vma unmapped, every table freed, the mm slot and its
     pid released (exit_mmap + mmput)."""
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_TEARDOWN
     v = st.mm_vmas[mm]
     while v >= 0:
         nxt = st.vma_next[v]
@@ -287,6 +291,7 @@ def exit_mmap(st, mm):
     st.mm_free[top] = mm
     st.g[G_MM_FREE_TOP] = top + 1
     st.g[G_NR_MM] -= 1
+    st.ctx[CTX_RMAP_OP] = RMAP_OP_FAULT
 
 
 @kernel

@@ -34,7 +34,7 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                N_COUNTERS, N_GLOBALS, N_SC, NEED_HASH, NEED_MM, NEED_PID, NEED_SWAP,
                                NEED_RMAP, NEED_TABLES, NEED_VMA, NR_LISTS)
 from rmapsim.mm.layout import (G_N_RMAP, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_PTE, G_RMAP_PER_VMA,
-                               N_CONTEXT, N_RMAP_HOOKS)
+                               N_CONTEXT, N_RMAP_COSTS, N_RMAP_HOOKS)
 from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
                                _PAGE_RW, _PTE_SWAP)
@@ -158,7 +158,8 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots, rm
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
                 hook_slots=hook_slots, scan_control=N_SC,
-                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT, rmap_pool=rmap_pool)
+                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT, rmap_pool=rmap_pool,
+                rmap_costs=N_RMAP_COSTS)
 
 
 def _stack(n, base):
@@ -179,17 +180,16 @@ def make_array(row, sizes, empty=False):
 
 def new_state(*, levels, bits, frames, max_order, cache_mode, watermarks, swap_size,
               swap_unbounded, zero_page, params, check, hook_slots,
-              rmap=("rmapsim.mm.rmap.ptechain",)):
+              rmap=("rmapsim.mm.rmap.ptechain",), rmap_pool=None):
     """A booted machine's arrays, from plain values (the Machine is the runner's, sim/config);
     ``rmap`` names the modules of the running rmap design and of those it uses, whose arrays
-    alone of the rmap designs' are allocated."""
-    import importlib
+    alone of the rmap designs' are allocated, ``rmap_pool`` the size expression of the running
+    design's pool (its ``POOL``)."""
     ptrs = 1 << bits
     swap = 1024 if swap_unbounded else swap_size
     sizes = boot_sizes(frames=frames, max_order=max_order, ptrs=ptrs, swap=swap, check=check,
                        n_params=len(params), hook_slots=hook_slots)
-    pool = getattr(importlib.import_module(rmap[0]), "POOL", None)
-    sizes["rmap_pool"] = int(eval(pool, {}, sizes)) if pool else 0
+    sizes["rmap_pool"] = int(eval(rmap_pool, {}, sizes)) if rmap_pool else 0
     rows = fields()
     owner = _ASSEMBLED["owner"]
     arrays = {row[0]: make_array(row, sizes, empty=owner[row[0]] in RMAP_DESIGNS

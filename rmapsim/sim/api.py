@@ -22,7 +22,7 @@ from rmapsim.sim.config import GEOMETRIES, build_machine
 from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
-from rmapsim.sim.result import Result, Timeline
+from rmapsim.sim.result import rmap_op_keys, Result, Timeline
 from rmapsim.trace import Trace, from_events, open_trace
 from rmapsim.trace.events import OP_WRITE
 
@@ -70,7 +70,8 @@ def _boot_state(pol, pvals, m, check, design):
                    cache_mode=m.cache_mode, watermarks=m.watermarks, swap_size=m.swap_size,
                    swap_unbounded=m.cache_mode and m.swap_pages is None,
                    zero_page=m.zero_page, params=pvals, check=check, hook_slots=HOOK_SLOTS,
-                   rmap=(design.__name__,) + tuple(getattr(design, "USES", ())))
+                   rmap=(design.__name__,) + tuple(getattr(design, "USES", ())),
+                   rmap_pool=getattr(design, "POOL", None))
     st.g[G_POLICY] = pol.ID
     st.g[G_INIT_REF] = int(dict(zip(pol.PARAMS, pvals)).get("init_ref", 1))
     st.g[G_SEES_REFS] = int(sees_refs(pol))
@@ -162,6 +163,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
 def _counters(st):
     counters = dict(zip(COUNTERS, st.cnt.tolist()))
     counters["references"] = counters["reads"] + counters["writes"]
+    counters.update(zip(rmap_op_keys(), st.rmap_cost.tolist()))
     return counters
 
 

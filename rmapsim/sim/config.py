@@ -26,6 +26,8 @@ class Costs:
     reference_ns: float = 1.0        # one memory reference that hits (TLB/cache average)
     minor_fault_ns: float = 1000.0   # trap, handle_mm_fault, return, no I/O
     pte_visit_ns: float = 10.0       # test-and-clear or replace one pte found through rmap or a walk
+    rmap_step_ns: float = 10.0       # one step along a pte chain or an anon_vma's list of vmas
+    vma_visit_ns: float = 10.0       # look for a page in one vma (its address, a page-table walk)
     page_scan_ns: float = 20.0       # examine one struct page in a reclaim scan
     page_copy_ns: float = 400.0      # copy 4 KiB (COW break, migration)
     page_zero_ns: float = 250.0      # clear 4 KiB (demand-zero fault)
@@ -45,6 +47,7 @@ class Costs:
 # server time. These are assumptions for a model, stated so a user can change them.
 I486_1997 = Costs(
     reference_ns=60.0, minor_fault_ns=25_000.0, pte_visit_ns=400.0, page_scan_ns=600.0,
+    rmap_step_ns=400.0, vma_visit_ns=400.0,
     page_copy_ns=130_000.0, page_zero_ns=70_000.0,
     swap_read_ns=14_000_000.0, swap_write_ns=14_000_000.0,
     disk_read_ns=15_000_000.0, disk_write_ns=15_000_000.0,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmapsim.mm.layout import COUNTERS
+from rmapsim.mm.layout import COUNTERS, RMAP_METRICS, RMAP_OPS
 from rmapsim.sim.config import Costs, Machine
 
 
@@ -33,9 +33,9 @@ def simulated_times(c: dict, k: Costs) -> dict:
 
     kswapd_ns = reclaim_ns("kswapd_")
     direct_ns = reclaim_ns("direct_")
-    # the rmap design's own bookkeeping: steps along a pte chain to unlink a pte, and vmas an
-    # object-based walk looked in (each a page-table lookup), at the cost of a pte visit
-    rmap_ns = (c["rmap_chain_steps"] + c["rmap_vmas_visited"]) * k.pte_visit_ns
+    # the rmap design's own bookkeeping: steps along a pte chain or list (to unlink a pte or a
+    # vma), and vmas an object-based walk looked in (each a page-table lookup)
+    rmap_ns = c["rmap_chain_steps"] * k.rmap_step_ns + c["rmap_vmas_visited"] * k.vma_visit_ns
     process_ns = c["references"] * k.reference_ns + fault_ns + direct_ns + rmap_ns
     return {
         "sim_time_ns": int(round(process_ns + kswapd_ns)),
@@ -44,6 +44,23 @@ def simulated_times(c: dict, k: Costs) -> dict:
         "direct_reclaim_time_ns": int(round(direct_ns)),
         "fault_time_ns": int(round(fault_ns)),
     }
+
+
+def rmap_op_keys():
+    """The counters of rmap work per operation: ``rmap_<op>_<metric>`` (layout.RMAP_OPS)."""
+    return [f"rmap_{op}_{m}" for op in RMAP_OPS for m in RMAP_METRICS]
+
+
+def rmap_ops(c: dict, k: Costs) -> dict:
+    """The rmap design's work per operation, and its simulated time at the cost model's
+    prices: ``{op}_{metric}`` and ``{op}_time_ns``."""
+    out = {}
+    for op in RMAP_OPS:
+        n = [c.get(f"rmap_{op}_{m}", 0) for m in RMAP_METRICS]
+        out.update((f"{op}_{m}", v) for m, v in zip(RMAP_METRICS, n))
+        out[f"{op}_time_ns"] = int(round(n[0] * k.pte_visit_ns + n[1] * k.vma_visit_ns
+                                         + n[2] * k.rmap_step_ns))
+    return out
 
 
 @dataclass
@@ -85,6 +102,7 @@ class Result:
         d = {"trace": self.trace, "policy": self.policy, "rmap": self.rmap}
         d.update({k: int(self.counters[k]) for k in COUNTERS})
         d.update(simulated_times(self.counters, self.machine.costs))
+        d["rmap_ops"] = rmap_ops(self.counters, self.machine.costs)
         d["frames"] = self.machine.frames
         d["geometry"] = self.machine.geometry
         d["cache_mode"] = self.machine.cache_mode

@@ -30,6 +30,8 @@ from numba import config as numba_config
 
 from rmapsim.errors import ConfigError
 from rmapsim.jit import kernel
+from rmapsim.mm.layout import (C_PTES_VISITED, C_RMAP_CHAIN_STEPS, C_RMAP_VMAS_VISITED,
+                               CTX_RMAP_OP, RMAP_OP_MIGRATE, RMAP_OP_REFERENCED, RMAP_OP_UNMAP)
 from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R_PAGE_ADD,
                                R_PAGE_MOVED, R_PAGE_REMOVE, R_VMA_ADJUST, R_VMA_FORK, R_VMA_LINK,
                                R_VMA_SPLIT, R_VMA_UNLINK, R_WALK, RMAP_MIGRATE, RMAP_REFERENCED,
@@ -37,13 +39,15 @@ from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R
 
 # The registry: a design's ID (g[G_RMAP]) is its position; the first is the default.
 DESIGNS = ("rmapsim.mm.rmap.ptechain", "rmapsim.mm.rmap.ptechain_direct",
-           "rmapsim.mm.rmap.objrmap", "rmapsim.mm.rmap.anon_vma",
+           "rmapsim.mm.rmap.pools", "rmapsim.mm.rmap.objrmap", "rmapsim.mm.rmap.anon_vma",
            "rmapsim.mm.rmap.anon_vma_chain")
 DEFAULT = "pte-chain"
 
-# the running design's hook table (slots R_*)
+# the running design's hook table (slots R_*), and its work per operation (RMAP_OPS rows of
+# RMAP_METRICS)
 FIELDS = (
     ("rmap_hooks", "int64", "rmap_hooks", 0, None),
+    ("rmap_cost", "int64", "rmap_costs", 0, None),
 )
 
 from rmapsim.mm.rmap import ptechain as _seed
@@ -81,6 +85,20 @@ def design_id(module) -> int:
 # ---- the kernel's calls ---------------------------------------------------------------------
 
 @kernel(inline="always")
+def _work(st):
+    """The counters of rmap work, before an operation (``_charge`` adds what it did)."""
+    return st.cnt[C_PTES_VISITED], st.cnt[C_RMAP_VMAS_VISITED], st.cnt[C_RMAP_CHAIN_STEPS]
+
+
+@kernel(inline="always")
+def _charge(st, op, before):
+    row = 3 * op
+    st.rmap_cost[row] += st.cnt[C_PTES_VISITED] - before[0]
+    st.rmap_cost[row + 1] += st.cnt[C_RMAP_VMAS_VISITED] - before[1]
+    st.rmap_cost[row + 2] += st.cnt[C_RMAP_CHAIN_STEPS] - before[2]
+
+
+@kernel(inline="always")
 def _rcall(st, slot, a, b, c, d):
     h = st.rmap_hooks[slot]
     if h == 0:
@@ -98,9 +116,11 @@ def _rcall(st, slot, a, b, c, d):
 @kernel(inline="always")
 def _page_add(st, frame, pte, vma, addr):
     if st.g[G_RMAP] == 0:
-        _seed.page_add(st, frame, pte, vma, addr)
+        _seed.page_add(st, frame, pte, vma, addr)       # no steps: a push at the chain's head
     else:
+        before = _work(st)
         _rcall(st, R_PAGE_ADD, frame, pte, vma, addr)
+        _charge(st, st.ctx[CTX_RMAP_OP], before)
 
 
 @kernel(inline="always")
@@ -129,7 +149,10 @@ def page_add_rmap(st, frame, pte, vma, addr):
 @kernel
 def page_remove_rmap(st, frame, pte, vma):
     """The pte no longer maps the page; False if the design did not know it did."""
-    if _page_remove(st, frame, pte, vma) == 0:
+    before = _work(st)
+    found = _page_remove(st, frame, pte, vma)
+    _charge(st, st.ctx[CTX_RMAP_OP], before)
+    if found == 0:
         return False
     st.page_mapcount[frame] -= 1
     if st.page_mapcount[frame] == 0:
@@ -142,7 +165,11 @@ def rmap_walk(st, frame, op, arg):
     """``op`` (RMAP_*) on every pte mapping the page: the sum of ``rmap_one``'s results."""
     if st.page_mapcount[frame] == 0:
         return 0
-    return _walk(st, frame, op, arg)
+    before = _work(st)
+    n = _walk(st, frame, op, arg)
+    _charge(st, RMAP_OP_UNMAP if op == RMAP_UNMAP else RMAP_OP_MIGRATE if op >= RMAP_MIGRATE
+            else RMAP_OP_REFERENCED, before)
+    return n
 
 
 @kernel
@@ -196,29 +223,37 @@ def rmap_check(st):
     return _rcall(st, R_CHECK, 0, 0, 0, 0)
 
 
+@kernel(inline="always")
+def _vma_call(st, slot, a, b):
+    if st.rmap_hooks[slot] != 0:
+        before = _work(st)
+        _rcall(st, slot, a, b, 0, 0)
+        _charge(st, st.ctx[CTX_RMAP_OP], before)
+
+
 @kernel
 def rmap_vma_link(st, vma):
-    _rcall(st, R_VMA_LINK, vma, 0, 0, 0)
+    _vma_call(st, R_VMA_LINK, vma, 0)
 
 
 @kernel
 def rmap_vma_unlink(st, vma):
-    _rcall(st, R_VMA_UNLINK, vma, 0, 0, 0)
+    _vma_call(st, R_VMA_UNLINK, vma, 0)
 
 
 @kernel
 def rmap_vma_adjust(st, vma):
-    _rcall(st, R_VMA_ADJUST, vma, 0, 0, 0)
+    _vma_call(st, R_VMA_ADJUST, vma, 0)
 
 
 @kernel
 def rmap_vma_split(st, vma, new):
-    _rcall(st, R_VMA_SPLIT, vma, new, 0, 0)
+    _vma_call(st, R_VMA_SPLIT, vma, new)
 
 
 @kernel
 def rmap_vma_fork(st, parent, child):
-    _rcall(st, R_VMA_FORK, parent, child, 0, 0)
+    _vma_call(st, R_VMA_FORK, parent, child)
 
 
 __all__ = ["page_add_rmap", "page_remove_rmap", "rmap_walk", "page_referenced",
