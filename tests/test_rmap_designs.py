@@ -3,11 +3,13 @@ on small fork trees, every design keeping its invariants on random event sequenc
 the same faults and reclaim as the others of its page-table order, and the historical shapes
 (direct pointers save chain blocks; anon_vma_chain walks fewer vmas on a forking server)."""
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import rmapsim
 from rmapsim.mm.rmap import designs
 from rmapsim.trace import from_events
+from rmapsim.trace.events import EVENT_DTYPE, OP_READ, OP_WRITE
 
 from evtrace import P, T
 from test_kernel_random import build, event, fork_to_live_pid_is_refused
@@ -171,6 +173,23 @@ def test_forking_server_anon_vma_chain_walks_a_fraction_of_anon_vmas_vmas():
     # a pte chain names its ptes: no vma is visited, but it costs memory per mapping
     assert res["pte-chain-direct"]["rmap_vmas_visited"] == 0
     assert res["pte-chain-direct"]["rmap_bytes_peak"] > 10 * c["rmap_bytes_peak"]
+
+
+@pytest.mark.parametrize("design", [m.NAME for m in designs()])
+def test_a_snapshot_loads_under_every_design(tmp_path, design):
+    """A snapshot's processes are not related by fork, yet share anonymous pages (as a real
+    machine's are): every design installs them with its invariants kept and runs on."""
+    from rmapsim.sim import snapshot as S
+    from test_snapshot import _synthetic
+    path = tmp_path / "syn.npz"
+    S.save(path, _synthetic())
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev[0] = (OP_WRITE, 0, 0, 101, 0x600000, 0, 0, 0, 0)
+    ev[1] = (OP_READ, 0, 0, 100, 0x600000, 0, 0, 0, 0)
+    ev[2] = (OP_WRITE, 0, 0, 100, 0x602000, 0, 0, 0, 0)
+    res = rmapsim.run(ev, from_snapshot=path, check=True, check_every=1, rmap=design)
+    assert res.violation is None and res.snapshot["invariants"] == "ok"
+    assert (res["cow_faults"], res["rmap"]) == (2, design)
 
 
 def _differs(a, b):

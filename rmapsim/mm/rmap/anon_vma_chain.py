@@ -11,7 +11,8 @@ reach it, so a page is looked for only in the vmas that can map it: a page COWed
 children is found in one vma, not 1000 ("from O(N) to 2", the commit). A page first mapped from
 the swap cache is put on its family's root anon_vma, as Linux does for a page not exclusively
 the faulting vma's (__page_set_anon_rmap): that is always correct, and costs a walk of the
-family.
+family. A page that two families share (only a snapshot of a real machine can say so) gets
+the second family's vma chained to its anon_vma.
 
 Sizes, in words of the machine: an anon_vma is root, parent, the list head (2) and three ints
 (lock, refcount, degree): 28 bytes on i386, 48 on x86-64; a chain is vma, anon_vma and two list
@@ -29,6 +30,7 @@ from rmapsim.jit import kernel
 from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_NR_FRAMES, G_N_RMAP,
                                G_N_VMA, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_VMA, PG_anon,
                                PG_lru, PG_swapcache, RMAP_REFERENCED)
+from rmapsim.mm.layout import CTX_RMAP_OP, RMAP_OP_FORK
 from rmapsim.mm.rmap import objrmap
 from rmapsim.mm.rmap.anon_vma import anon_index
 from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one, vma_pte
@@ -74,8 +76,11 @@ def _anon_vma_bytes(st):
 
 @kernel
 def init(st):
+    """A fault may take an anon_vma and its chain (anon_vma_prepare), and a chain for a page
+    two families share; a vma made by fork or split a chain per anon_vma of its source's
+    (``_clone`` raises this as chains grow) and one more, and an anon_vma."""
     st.g[G_RMAP_PER_VMA] = 3
-    st.g[G_RMAP_BURST] = 2
+    st.g[G_RMAP_BURST] = 3
 
 
 @kernel(inline="always")
@@ -190,6 +195,17 @@ def _prepare(st, vma):
     return av
 
 
+@kernel(inline="always")
+def _reaches(st, vma, av):
+    """Whether one of the vma's chains is to ``av`` (fork's copies always are)."""
+    c = st.ac_vma_chain[vma]
+    while c >= 0:
+        if st.ac_av[c] == av:
+            return True
+        c = st.ac_vnext[c]
+    return False
+
+
 @kernel
 def page_add(st, frame, pte, vma, addr):
     if objrmap.file_backed(st, frame):
@@ -200,6 +216,10 @@ def page_add(st, frame, pte, vma, addr):
     if st.page_mapcount[frame] == 0:
         st.ac_page_av[frame] = st.ac_root[av] if st.page_flags[frame] & PG_swapcache else av
         st.ac_page_index[frame] = anon_index(st, vma, addr)
+    elif st.ctx[CTX_RMAP_OP] != RMAP_OP_FORK and not _reaches(st, vma, st.ac_page_av[frame]):
+        # a page two families share, as only a snapshot can say: the vma is chained to the
+        # page's anon_vma, as a fork would have done
+        _chain_link(st, vma, st.ac_page_av[frame])
 
 
 @kernel

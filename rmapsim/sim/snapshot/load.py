@@ -90,10 +90,17 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
                               f"more than --mem/--frames gives")
     from rmapsim.mm.rmap import get_design
     pol, pvals, m, st, s = _boot_state(pol, pvals, m, check, get_design(rmap))
-    # room for the whole snapshot before the install, so it never runs out midway
+    # room for the whole snapshot before the install, so it never runs out midway; a design's
+    # pool may need a unit per pte (anon_vma_chain links a vma to each anonymous page's
+    # anon_vma that processes not related by fork share, as a real machine's pages can be)
+    from rmapsim.mm.layout import G_N_RMAP, G_RMAP_PER_PTE
+    per_pte = int(st.g[G_RMAP_PER_PTE])
+    if st.g[G_N_RMAP]:
+        st.g[G_RMAP_PER_PTE] = max(per_pte, 1)
     st, s = make_room(st, tables=pl.tables + levels + 8, vmas=len(pl.v["v_start"]) + 8,
                       mms=len(pl.pids) + 8, entries=max(len(pl.pids), len(pl.o_fid)) + 8,
                       ptes=len(pl.p["p_vma"]))
+    st.g[G_RMAP_PER_PTE] = per_pte
     mms = np.full(len(pl.pids), -1, np.int64)
     sim = np.full(len(pl.f["f_kind"]), -1, np.int64)
     kind_before = pl.f["f_kind"].copy()
