@@ -237,13 +237,18 @@ def test_shm_database_pays_a_chain_entry_per_page_per_mapper(runs):
 def test_forking_server_cows_its_children_shares(runs):
     got = by_rmap(runs["forking-server"])
     seed, obj = got["pte-chain"], got["objrmap"]
-    assert seed["cow_faults"] == 100 * 16                        # each child copies its share
-    # the COW unlinks the child's pte from an original's chain of ~101; reclaim walks them
-    assert seed["rmap_chain_steps"] > 20 * seed["cow_faults"]
-    assert seed["ptes_visited"] > 10 * seed["pages_scanned"]
+    av, avc = got["anon-vma"], got["anon-vma-chain"]
+    assert seed["cow_faults"] == 100 * 48                        # each child copies the vma
+    # the COW unlinks the child's pte from an original's chain of ~101
+    assert seed["rmap_chain_steps"] > 10 * seed["cow_faults"]
     # all of it anonymous: objrmap is the seed's pte chains here, counter for counter
     assert {k: v for k, v in obj.items() if k != "rmap"} == \
         {k: v for k, v in seed.items() if k != "rmap"}
+    # van Riel: anon_vma walks every vma of the family per page (O(N), N = 101 here),
+    # anon_vma_chain about one or two ("from O(N) to 2")
+    assert av["rmap_vmas_visited"] > 50 * av["ptes_visited"]
+    assert avc["rmap_vmas_visited"] < 2 * avc["ptes_visited"]
+    assert av["ptes_visited"] == avc["ptes_visited"] > 10_000
 
 
 def test_kernel_build_anonymous_pages_are_singletons(runs):

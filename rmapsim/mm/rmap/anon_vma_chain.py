@@ -10,8 +10,10 @@ anon_vma it may hold pages of: its own and every ancestor's. The anon_vma lists 
 reach it, so a page is looked for only in the vmas that can map it: a page COWed by one of 1000
 children is found in one vma, not 1000 ("from O(N) to 2", the commit). A page first mapped from
 the swap cache is put on its family's root anon_vma, as Linux does for a page not exclusively
-the faulting vma's (__page_set_anon_rmap): that is always correct, and costs a walk of the
-family. A page that two families share (only a snapshot of a real machine can say so) gets
+the faulting vma's (__page_set_anon_rmap), that is when another pte still holds its swap slot
+(5.19 and later tell by the swap pte's exclusive bit, 2.6.35-5.18 by a write from its only
+user); a page found still in the swap cache keeps the anon_vma it had (its slot is remembered
+when its last pte goes) if the vma reaches it. A page that two families share (only a snapshot of a real machine can say so) gets
 the second family's vma chained to its anon_vma.
 
 Sizes, in words of the machine: an anon_vma is root, parent, the list head (2) and three ints
@@ -29,7 +31,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_NR_FRAMES, G_N_RMAP,
                                G_N_VMA, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_VMA, PG_anon,
-                               PG_lru, PG_swapcache, RMAP_REFERENCED)
+                               PG_lru, PG_swapcache, RMAP_REFERENCED, RMAP_UNMAP)
 from rmapsim.mm.layout import CTX_RMAP_OP, RMAP_OP_FORK
 from rmapsim.mm.rmap import objrmap
 from rmapsim.mm.rmap.anon_vma import anon_index
@@ -65,6 +67,7 @@ FIELDS = (
     ("ac_vma_chain", "int64", "vmas", -1, "vma"),       # vma->anon_vma_chain, newest first
     ("ac_page_av", "int64", "frames", -1, None),
     ("ac_page_index", "int64", "frames", 0, None),
+    ("ac_page_slot", "int64", "frames", -1, None),      # its swap slot when last unmapped
 )
 
 
@@ -214,7 +217,13 @@ def page_add(st, frame, pte, vma, addr):
     if av < 0:
         av = _prepare(st, vma)
     if st.page_mapcount[frame] == 0:
-        st.ac_page_av[frame] = st.ac_root[av] if st.page_flags[frame] & PG_swapcache else av
+        if not (st.page_flags[frame] & PG_swapcache) or st.swap_map[st.page_private[frame]] == 1:
+            st.ac_page_av[frame] = av           # a new page, or one no other pte holds
+        elif st.ac_page_slot[frame] == st.page_private[frame] \
+                and _reaches(st, vma, st.ac_page_av[frame]):
+            return                              # kept in the swap cache: its anon_vma stays
+        else:
+            st.ac_page_av[frame] = st.ac_root[av]   # read from swap, not exclusively ours
         st.ac_page_index[frame] = anon_index(st, vma, addr)
     elif st.ctx[CTX_RMAP_OP] != RMAP_OP_FORK and not _reaches(st, vma, st.ac_page_av[frame]):
         # a page two families share, as only a snapshot can say: the vma is chained to the
@@ -222,8 +231,17 @@ def page_add(st, frame, pte, vma, addr):
         _chain_link(st, vma, st.ac_page_av[frame])
 
 
+@kernel(inline="always")
+def _unmapped(st, frame):
+    """A page leaving its last pte while in the swap cache keeps its anon_vma there."""
+    if st.page_flags[frame] & PG_swapcache:
+        st.ac_page_slot[frame] = st.page_private[frame]
+
+
 @kernel
 def page_remove(st, frame, pte, vma):
+    if st.page_mapcount[frame] == 1 and not objrmap.file_backed(st, frame):
+        _unmapped(st, frame)
     return 1
 
 
@@ -248,6 +266,8 @@ def walk_anon(st, frame, op, arg, apply):
 def walk(st, frame, op, arg):
     if objrmap.file_backed(st, frame):
         return objrmap.walk_file(st, frame, op, arg, True)
+    if op == RMAP_UNMAP:
+        _unmapped(st, frame)
     return walk_anon(st, frame, op, arg, True)
 
 
@@ -255,6 +275,7 @@ def walk(st, frame, op, arg):
 def page_moved(st, old, new):
     st.ac_page_av[new] = st.ac_page_av[old]
     st.ac_page_index[new] = st.ac_page_index[old]
+    st.ac_page_slot[new] = st.ac_page_slot[old]
 
 
 @kernel
