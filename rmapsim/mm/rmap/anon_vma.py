@@ -19,11 +19,10 @@ page when a snapshot says so: then the page's anon_vma absorbs the other.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, C_RMAP_VMAS_VISITED,
-                               G_NR_FRAMES, G_N_RMAP, G_N_VMA, G_RMAP_BURST, G_RMAP_FREE,
+from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_RMAP, G_N_VMA, G_RMAP_BURST, G_RMAP_FREE,
                                G_RMAP_PER_VMA, PG_anon, PG_lru, RMAP_REFERENCED)
 from rmapsim.mm.rmap import objrmap
-from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one, vma_pte
+from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_vma
 from rmapsim.mm.violation import bad
 
 NAME = "anon-vma"
@@ -140,11 +139,7 @@ def walk_anon(st, frame, op, arg, apply):
     index = st.page_av_index[frame]
     v = st.av_vmas[st.page_av[frame]]
     while v >= 0:
-        if apply:
-            st.cnt[C_RMAP_VMAS_VISITED] += 1
-        p = vma_pte(st, v, index, frame)
-        if p >= 0:
-            n += rmap_one(st, op, frame, p, arg) if apply else 1
+        n += rmap_vma(st, op, frame, v, index, arg, apply)
         v = st.vma_av_next[v]
     return n
 

@@ -29,13 +29,13 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_NR_FRAMES, G_N_RMAP,
+from rmapsim.mm.layout import (C_RMAP_BYTES, G_NR_FRAMES, G_N_RMAP,
                                G_N_VMA, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_VMA, PG_anon,
                                PG_lru, PG_swapcache, RMAP_REFERENCED, RMAP_UNMAP)
 from rmapsim.mm.layout import CTX_RMAP_OP, RMAP_OP_FORK
 from rmapsim.mm.rmap import objrmap
 from rmapsim.mm.rmap.anon_vma import anon_index
-from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one, vma_pte
+from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_vma
 from rmapsim.mm.violation import bad
 
 NAME = "anon-vma-chain"
@@ -252,12 +252,7 @@ def walk_anon(st, frame, op, arg, apply):
     index = st.ac_page_index[frame]
     c = st.ac_head[st.ac_page_av[frame]]
     while c >= 0:
-        v = st.ac_vma[c]
-        if apply:
-            st.cnt[C_RMAP_VMAS_VISITED] += 1
-        p = vma_pte(st, v, index, frame)
-        if p >= 0:
-            n += rmap_one(st, op, frame, p, arg) if apply else 1
+        n += rmap_vma(st, op, frame, st.ac_vma[c], index, arg, apply)
         c = st.ac_anext[c]
     return n
 

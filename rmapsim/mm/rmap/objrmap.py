@@ -17,10 +17,10 @@ page-table order stays 1 and results equal pte-chain's except in these counters.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_VMAS_VISITED, G_N_VMA, G_NR_FRAMES, PG_anon,
+from rmapsim.mm.layout import (C_RMAP_BYTES, G_N_VMA, G_NR_FRAMES, PG_anon,
                                PG_lru, RMAP_REFERENCED)
 from rmapsim.mm.rmap import ptechain
-from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one, vma_pte
+from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_vma
 from rmapsim.mm.violation import bad
 
 NAME = "objrmap"
@@ -68,11 +68,7 @@ def walk_file(st, frame, op, arg, apply):
     index = st.page_index[frame]
     v = st.obj_immap[st.page_mapping[frame]]
     while v >= 0:
-        if apply:
-            st.cnt[C_RMAP_VMAS_VISITED] += 1
-        p = vma_pte(st, v, index, frame)
-        if p >= 0:
-            n += rmap_one(st, op, frame, p, arg) if apply else 1
+        n += rmap_vma(st, op, frame, v, index, arg, apply)
         v = st.vma_immap_next[v]
     return n
 

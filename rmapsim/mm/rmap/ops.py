@@ -13,6 +13,7 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PTE_MIGRATION,
                                _PTE_SWAP, C_PTES_VISITED, C_RMAP_BYTES, C_RMAP_BYTES_PEAK,
+                               C_RMAP_VMAS_VISITED,
                                G_PTRS, PG_dirty, PG_swapcache,
                                PTE_FLAGS_MASK, RMAP_MIGRATE, RMAP_REFERENCED,
                                RMAP_REMOVE_MIGRATION, RMAP_TEST_DIRTY, RMAP_UNMAP)
@@ -55,6 +56,19 @@ def vma_pte(st, v, index, frame):
     if p >= 0 and pte_maps(st, p, frame):
         return p
     return -1
+
+
+@kernel(inline="always")
+def rmap_vma(st, op, frame, v, index, arg, apply):
+    """One vma of an object-based walk: ``rmap_one`` on its pte at page offset ``index`` if
+    that maps the page, the vma counted as visited (``apply``); or, for a check, only whether
+    it maps the page (1 or 0), uncounted."""
+    if apply:
+        st.cnt[C_RMAP_VMAS_VISITED] += 1
+    p = vma_pte(st, v, index, frame)
+    if p < 0:
+        return 0
+    return rmap_one(st, op, frame, p, arg) if apply else 1
 
 
 @kernel(inline="always")
