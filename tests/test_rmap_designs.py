@@ -225,3 +225,19 @@ def test_every_design_is_listed_with_a_description():
     assert names[0] == "pte-chain" and len(set(names)) == len(names) >= 5
     assert all(m.MODELS for m in designs())
     assert np.all([m.PTE_TABLE_ORDER in (0, 1) for m in designs()])
+
+
+def test_the_published_shapes_are_reproduced_and_tabled(tmp_path):
+    """The report behind the README's table: every design on every scenario, and each
+    published figure's shape (Bligh, Arcangeli, Morton, van Riel) reproduced."""
+    from rmapsim.report import rmap_table
+    out, png = tmp_path / "t.md", tmp_path / "t.png"
+    assert rmap_table.main(["--jobs", "2", "-o", str(out), "--plot", str(png)]) == 0
+    text = out.read_text()
+    for s in rmap_table.SCENARIOS:
+        assert f"#### {s}" in text
+    for m in designs():
+        assert text.count(f"| {m.NAME} |") == len(rmap_table.SCENARIOS)
+    rows = [line for line in text.splitlines() if line.endswith(("| yes |", "| no |"))]
+    assert len(rows) == 4 and all(r.endswith("| yes |") for r in rows), rows
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
