@@ -30,8 +30,6 @@ from numba import config as numba_config
 
 from rmapsim.errors import ConfigError
 from rmapsim.jit import kernel
-from rmapsim.mm.layout import (C_PTES_VISITED, C_RMAP_CHAIN_STEPS, C_RMAP_VMAS_VISITED,
-                               CTX_RMAP_OP, RMAP_OP_MIGRATE, RMAP_OP_REFERENCED, RMAP_OP_UNMAP)
 from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R_PAGE_ADD,
                                R_PAGE_MOVED, R_PAGE_REMOVE, R_VMA_ADJUST, R_VMA_FORK, R_VMA_LINK,
                                R_VMA_SPLIT, R_VMA_UNLINK, R_WALK, RMAP_MIGRATE, RMAP_REFERENCED,
@@ -85,20 +83,6 @@ def design_id(module) -> int:
 # ---- the kernel's calls ---------------------------------------------------------------------
 
 @kernel(inline="always")
-def _work(st):
-    """The counters of rmap work, before an operation (``_charge`` adds what it did)."""
-    return st.cnt[C_PTES_VISITED], st.cnt[C_RMAP_VMAS_VISITED], st.cnt[C_RMAP_CHAIN_STEPS]
-
-
-@kernel(inline="always")
-def _charge(st, op, before):
-    row = 3 * op
-    st.rmap_cost[row] += st.cnt[C_PTES_VISITED] - before[0]
-    st.rmap_cost[row + 1] += st.cnt[C_RMAP_VMAS_VISITED] - before[1]
-    st.rmap_cost[row + 2] += st.cnt[C_RMAP_CHAIN_STEPS] - before[2]
-
-
-@kernel(inline="always")
 def _rcall(st, slot, a, b, c, d):
     h = st.rmap_hooks[slot]
     if h == 0:
@@ -118,9 +102,7 @@ def _page_add(st, frame, pte, vma, addr):
     if st.g[G_RMAP] == 0:
         _seed.page_add(st, frame, pte, vma, addr)       # no steps: a push at the chain's head
     else:
-        before = _work(st)
         _rcall(st, R_PAGE_ADD, frame, pte, vma, addr)
-        _charge(st, st.ctx[CTX_RMAP_OP], before)
 
 
 @kernel(inline="always")
@@ -149,10 +131,7 @@ def page_add_rmap(st, frame, pte, vma, addr):
 @kernel
 def page_remove_rmap(st, frame, pte, vma):
     """The pte no longer maps the page; False if the design did not know it did."""
-    before = _work(st)
-    found = _page_remove(st, frame, pte, vma)
-    _charge(st, st.ctx[CTX_RMAP_OP], before)
-    if found == 0:
+    if _page_remove(st, frame, pte, vma) == 0:
         return False
     st.page_mapcount[frame] -= 1
     if st.page_mapcount[frame] == 0:
@@ -165,11 +144,7 @@ def rmap_walk(st, frame, op, arg):
     """``op`` (RMAP_*) on every pte mapping the page: the sum of ``rmap_one``'s results."""
     if st.page_mapcount[frame] == 0:
         return 0
-    before = _work(st)
-    n = _walk(st, frame, op, arg)
-    _charge(st, RMAP_OP_UNMAP if op == RMAP_UNMAP else RMAP_OP_MIGRATE if op >= RMAP_MIGRATE
-            else RMAP_OP_REFERENCED, before)
-    return n
+    return _walk(st, frame, op, arg)
 
 
 @kernel
@@ -223,37 +198,29 @@ def rmap_check(st):
     return _rcall(st, R_CHECK, 0, 0, 0, 0)
 
 
-@kernel(inline="always")
-def _vma_call(st, slot, a, b):
-    if st.rmap_hooks[slot] != 0:
-        before = _work(st)
-        _rcall(st, slot, a, b, 0, 0)
-        _charge(st, st.ctx[CTX_RMAP_OP], before)
-
-
 @kernel
 def rmap_vma_link(st, vma):
-    _vma_call(st, R_VMA_LINK, vma, 0)
+    _rcall(st, R_VMA_LINK, vma, 0, 0, 0)
 
 
 @kernel
 def rmap_vma_unlink(st, vma):
-    _vma_call(st, R_VMA_UNLINK, vma, 0)
+    _rcall(st, R_VMA_UNLINK, vma, 0, 0, 0)
 
 
 @kernel
 def rmap_vma_adjust(st, vma):
-    _vma_call(st, R_VMA_ADJUST, vma, 0)
+    _rcall(st, R_VMA_ADJUST, vma, 0, 0, 0)
 
 
 @kernel
 def rmap_vma_split(st, vma, new):
-    _vma_call(st, R_VMA_SPLIT, vma, new)
+    _rcall(st, R_VMA_SPLIT, vma, new, 0, 0)
 
 
 @kernel
 def rmap_vma_fork(st, parent, child):
-    _vma_call(st, R_VMA_FORK, parent, child)
+    _rcall(st, R_VMA_FORK, parent, child, 0, 0)
 
 
 __all__ = ["page_add_rmap", "page_remove_rmap", "rmap_walk", "page_referenced",

@@ -19,10 +19,10 @@ page when a snapshot says so: then the page's anon_vma absorbs the other.
 """
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_RMAP, G_N_VMA, G_RMAP_BURST, G_RMAP_FREE,
+from rmapsim.mm.layout import (C_RMAP_BYTES, G_NR_FRAMES, G_N_RMAP, G_N_VMA, G_RMAP_BURST, G_RMAP_FREE,
                                G_RMAP_PER_VMA, PG_anon, PG_lru, RMAP_REFERENCED)
 from rmapsim.mm.rmap import objrmap
-from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_vma
+from rmapsim.mm.rmap.ops import count_steps, pointer_bytes, rmap_bytes_add, rmap_vma
 from rmapsim.mm.violation import bad
 
 NAME = "anon-vma"
@@ -171,7 +171,7 @@ def vma_unlink(st, vma):
         while st.vma_av_next[p] != vma:
             p = st.vma_av_next[p]
             steps += 1
-        st.cnt[C_RMAP_CHAIN_STEPS] += steps
+        count_steps(st, steps)
         st.vma_av_next[p] = st.vma_av_next[vma]
     st.vma_av[vma] = -1
     st.vma_av_next[vma] = -1

@@ -13,11 +13,30 @@ from rmapsim.jit import kernel
 
 from rmapsim.mm.layout import (_PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PTE_MIGRATION,
                                _PTE_SWAP, C_PTES_VISITED, C_RMAP_BYTES, C_RMAP_BYTES_PEAK,
-                               C_RMAP_VMAS_VISITED,
+                               C_RMAP_CHAIN_STEPS, C_RMAP_VMAS_VISITED, CTX_RMAP_OP,
+                               RMAP_OP_MIGRATE, RMAP_OP_REFERENCED, RMAP_OP_UNMAP,
                                G_PTRS, PG_dirty, PG_swapcache,
                                PTE_FLAGS_MASK, RMAP_MIGRATE, RMAP_REFERENCED,
                                RMAP_REMOVE_MIGRATION, RMAP_TEST_DIRTY, RMAP_UNMAP)
 from rmapsim.mm.pgtable import pte_offset, ptep_to_mm
+
+
+@kernel(inline="always")
+def walk_row(op):
+    """The row of ``st.rmap_cost`` a walk doing ``op`` is counted in (layout.RMAP_OPS)."""
+    if op == RMAP_UNMAP:
+        return 3 * RMAP_OP_UNMAP
+    if op >= RMAP_MIGRATE:
+        return 3 * RMAP_OP_MIGRATE
+    return 3 * RMAP_OP_REFERENCED
+
+
+@kernel(inline="always")
+def count_steps(st, n):
+    """n steps along a chain or list, counted for the operation under way (a fault, a fork or
+    a teardown: ``st.ctx[CTX_RMAP_OP]``)."""
+    st.cnt[C_RMAP_CHAIN_STEPS] += n
+    st.rmap_cost[3 * st.ctx[CTX_RMAP_OP] + 2] += n
 
 
 @kernel(inline="always")
@@ -65,6 +84,7 @@ def rmap_vma(st, op, frame, v, index, arg, apply):
     it maps the page (1 or 0), uncounted."""
     if apply:
         st.cnt[C_RMAP_VMAS_VISITED] += 1
+        st.rmap_cost[walk_row(op) + 1] += 1
     p = vma_pte(st, v, index, frame)
     if p < 0:
         return 0
@@ -76,6 +96,7 @@ def rmap_one(st, op, frame, pte, arg):
     """Apply ``op`` to one pte mapping ``frame``: 1 if it counts (a young pte for
     RMAP_REFERENCED, a dirty one for RMAP_TEST_DIRTY, every pte otherwise), else 0."""
     st.cnt[C_PTES_VISITED] += 1
+    st.rmap_cost[walk_row(op)] += 1
     e = st.pt[pte]
     if op == RMAP_REFERENCED:
         if e & _PAGE_ACCESSED:

@@ -23,9 +23,9 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_PT, G_N_RMAP,
+from rmapsim.mm.layout import (C_RMAP_BYTES, G_NR_FRAMES, G_N_PT, G_N_RMAP,
                                G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_PTE, PG_lru, RMAP_UNMAP)
-from rmapsim.mm.rmap.ops import pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import count_steps, pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
 from rmapsim.mm.violation import bad
 
 NAME = "pools"
@@ -99,7 +99,7 @@ def page_add(st, frame, pte, vma, addr):
         grown = _alloc(st, k + 1)
         for i in range(n):
             st.pp_words[grown + 1 + i] = st.pp_words[o + 1 + i]
-        st.cnt[C_RMAP_CHAIN_STEPS] += n
+        count_steps(st, n)
         _release(st, o)
         o = grown
         st.pp_pool[frame] = o
@@ -116,7 +116,7 @@ def page_remove(st, frame, pte, vma):
     n = _count(st, o)
     for i in range(n):
         if st.pp_words[o + 1 + i] == pte:
-            st.cnt[C_RMAP_CHAIN_STEPS] += i + 1
+            count_steps(st, i + 1)
             st.pp_words[o + 1 + i] = st.pp_words[o + n]
             if n == 1:
                 _release(st, o)
@@ -124,7 +124,7 @@ def page_remove(st, frame, pte, vma):
             else:
                 st.pp_words[o] -= 1
             return 1
-    st.cnt[C_RMAP_CHAIN_STEPS] += n
+    count_steps(st, n)
     return 0
 
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES,
+from rmapsim.mm.layout import (_PAGE_PRESENT, C_RMAP_BYTES, G_NR_FRAMES,
                                G_N_PT, G_N_TBL, G_PTE_TABLE_ORDER, PG_anon, PG_lru, RMAP_UNMAP)
 from rmapsim.mm.violation import bad as _bad
-from rmapsim.mm.rmap.ops import pointer_bytes, rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import count_steps, pointer_bytes, rmap_bytes_add, rmap_one
 
 NAME = "pte-chain"
 MODELS = "LaHaise 1997: each pte of a page chained through a parallel next-pte page"
@@ -65,7 +65,7 @@ def page_remove(st, frame, pte, vma):
         while p >= 0 and st.pt_next[p] != pte:
             p = st.pt_next[p]
             steps += 1
-        st.cnt[C_RMAP_CHAIN_STEPS] += steps
+        count_steps(st, steps)
         if p < 0:
             return 0
         st.pt_next[p] = st.pt_next[pte]

@@ -22,10 +22,10 @@ import numpy as np
 
 from rmapsim.jit import kernel
 
-from rmapsim.mm.layout import (C_RMAP_BYTES, C_RMAP_CHAIN_STEPS, G_NR_FRAMES, G_N_PT,
+from rmapsim.mm.layout import (C_RMAP_BYTES, G_NR_FRAMES, G_N_PT,
                                G_N_RMAP, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_PTE, PG_lru,
                                RMAP_UNMAP)
-from rmapsim.mm.rmap.ops import pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
+from rmapsim.mm.rmap.ops import count_steps, pointer_bytes, pte_maps, rmap_bytes_add, rmap_one
 from rmapsim.mm.violation import bad
 
 NAME = "pte-chain-direct"
@@ -127,10 +127,10 @@ def page_remove(st, frame, pte, vma):
                     _block_free(st, start)
                 else:
                     st.pcb_idx[start] += 1
-                st.cnt[C_RMAP_CHAIN_STEPS] += steps
+                count_steps(st, steps)
                 return 1
         b = st.pcb_next[b]
-    st.cnt[C_RMAP_CHAIN_STEPS] += steps
+    count_steps(st, steps)
     return 0
 
 
