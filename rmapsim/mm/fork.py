@@ -129,13 +129,14 @@ def do_fork(st, parent, child_pid):
         return -1
     st.cnt[C_FORKS] += 1
     st.ctx[CTX_RMAP_OP] = RMAP_OP_FORK
-    child = _copy_mm(st, parent, child)
+    child = dup_mmap(st, parent, child)
     st.ctx[CTX_RMAP_OP] = RMAP_OP_FAULT
     return child
 
 
 @kernel
-def _copy_mm(st, parent, child):
+def dup_mmap(st, parent, child):
+    """Copy the parent's vmas and ptes (dup_mmap): -1 if memory ran out."""
     v = st.mm_vmas[parent]
     while v >= 0:
         nv = vma_link(st, child, st.vma_start[v], st.vma_end[v], st.vma_flags[v],

@@ -49,6 +49,7 @@ FIELDS = (
 )
 
 from rmapsim.mm.rmap import ptechain as _seed
+from rmapsim.mm.rmap.ops import walk_row
 
 if numba_config.DISABLE_JIT:
     from rmapsim.mm.cfuncs import PY_CALLS
@@ -142,8 +143,12 @@ def page_remove_rmap(st, frame, pte, vma):
 @kernel(inline="always")
 def rmap_walk(st, frame, op, arg):
     """``op`` (RMAP_*) on every pte mapping the page: the sum of ``rmap_one``'s results."""
-    if st.page_mapcount[frame] == 0:
+    mapped = st.page_mapcount[frame]
+    if mapped == 0:
         return 0
+    # every design's walk calls rmap_one on each pte mapping the page, mapcount of them (check
+    # mode verifies it), so the ptes are counted for the operation here, once per walk
+    st.rmap_cost[walk_row(op)] += mapped
     return _walk(st, frame, op, arg)
 
 

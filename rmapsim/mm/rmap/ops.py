@@ -96,7 +96,6 @@ def rmap_one(st, op, frame, pte, arg):
     """Apply ``op`` to one pte mapping ``frame``: 1 if it counts (a young pte for
     RMAP_REFERENCED, a dirty one for RMAP_TEST_DIRTY, every pte otherwise), else 0."""
     st.cnt[C_PTES_VISITED] += 1
-    st.rmap_cost[walk_row(op)] += 1
     e = st.pt[pte]
     if op == RMAP_REFERENCED:
         if e & _PAGE_ACCESSED:
