@@ -101,4 +101,4 @@ def say_compiling(stream) -> None:
     """On a terminal, say once that a first run compiles (instead of sitting silent)."""
     if stream.isatty() and is_cold():
         print("rmapsim: compiling the simulated kernel and the policy (first run only; about "
-              "25-45 s, then cached in " + str(cache_base()) + ")", file=stream, flush=True)
+              "20-45 s, then cached in " + str(cache_base()) + ")", file=stream, flush=True)
