@@ -2,7 +2,9 @@
 
 Exit status: 0 done; 1 check mode found lost data or a broken invariant (the result is still
 printed, the violation follows on stderr); 2 a mistake in the input or the options (one line on
-stderr, ``rmapsim: error: ...``, and no output file); 130 interrupted.
+stderr, ``rmapsim: error: ...``, and no output file); 3 a run left events of the trace out (an
+OOM kill, a segfault: said on stderr in any case) under ``run --strict`` and, unless
+``--no-strict``, ``compare``; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -47,12 +49,24 @@ def _emit(text: str, path: str | None) -> None:
     write_atomic(path, text + "\n")
 
 
-def _finish(result, as_json, out) -> int:
+def _incomplete(results, labels, strict) -> int:
+    """Say on stderr, one line each, which runs left events of the trace out; 3 if ``strict``
+    and any did (``--strict``: an incomplete answer is not an answer)."""
+    status = 0
+    for r, label in zip(results, labels):
+        why = r.incomplete()
+        if why:
+            print(f"{PROG}: {label + ': ' if label else ''}{why}", file=sys.stderr)
+            status = 3 if strict else 0
+    return status
+
+
+def _finish(result, as_json, out, strict=False) -> int:
     _emit(result.to_json() if as_json else result.format_line(), out)
     if result.violation:
         print(f"{PROG}: check failed: {result.violation}", file=sys.stderr)
         return 1
-    return 0
+    return _incomplete([result], [""], strict)
 
 
 def cmd_run(a) -> int:
@@ -73,7 +87,7 @@ def cmd_run(a) -> int:
                   a.output)
             return 0
         print(format_report(result.snapshot), file=sys.stderr)
-    return _finish(result, a.json, a.output)
+    return _finish(result, a.json, a.output, a.strict)
 
 
 def cmd_snapshot(a) -> int:
@@ -186,7 +200,7 @@ def cmd_compare(a) -> int:
         if r.violation:
             print(f"{PROG}: check failed under {label}: {r.violation}", file=sys.stderr)
             status = 1
-    return status
+    return status or _incomplete(results, cmp.labels(rs), a.strict)
 
 
 def cmd_policies(a) -> int:
@@ -265,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "content; exit 1 if anything is lost or broken")
     r.add_argument("--json", action="store_true", help="the result as JSON")
     r.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE")
+    r.add_argument("--strict", action="store_true", help="exit 3 if the run left events of "
+                   "the trace out (an OOM kill, a segfault); it is said on stderr either way")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the built-in demo workload and explain the result")
@@ -328,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(- : to stdout instead of the table)")
     c.add_argument("--plot", metavar="FILE.png", help="also draw the comparison as bar charts")
     c.add_argument("-o", "--output", metavar="FILE", help="write the table (or JSON) to FILE")
+    c.add_argument("--no-strict", dest="strict", action="store_false", help="exit 0 even if a "
+                   "run left events of the trace out (by default 3; it is said on stderr)")
     c.set_defaults(func=cmd_compare)
 
     sn = sub.add_parser("snapshot", help="capture the running Linux system (root) as a "

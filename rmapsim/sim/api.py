@@ -127,6 +127,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     violation = None
     base = 0
     samples = []
+    trace_refs = 0
     if timeline:
         chunk_events = min(chunk_events, TIMELINE_EVENTS)
     with Progress(t, enabled=progress) as bar:
@@ -135,6 +136,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
         source = _chunk_source(pol, t, chunk_events, loaded is not None, dict(
             params=params, mem=mem, frames=frames, cache_mode=cache_mode, machine=machine))
         for ev, nxt in source:
+            trace_refs += len(ev) if t.bare else int(np.count_nonzero(ev["op"] <= OP_WRITE))
             st, s, violation = _replay_chunk(st, s, t, replay, ev, nxt, base,
                                              check_every if check else 0)
             base += len(ev)
@@ -157,6 +159,10 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
                     params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
                     timeline=Timeline.from_samples(samples, m.costs) if timeline else None,
                     rmap=get_design(rmap).NAME)
+    if violation is None:
+        # the trace's own length (the counters have what was replayed), to tell a run that
+        # left events out from one that did not (Result.incomplete)
+        result.extra["trace_references"] = trace_refs
     return _snapshot_result(result, loaded) if loaded is not None else result
 
 

@@ -196,6 +196,9 @@ def labels(rs) -> list[str]:
 
 def _columns(rs):
     cols = list(RMAP_COLUMNS if _by_rmap(rs) else COLUMNS)
+    if any(r["references"] != r.get("trace_references", r["references"]) for r in rs):
+        # a run left events out (an OOM kill, a segfault): what it replayed, not the trace
+        cols.insert(0, ("references", "refs replayed", "n"))
     if rs and "misses_relative" in rs[0]:
         if ("misses", "misses", "n") not in cols:
             cols.insert(0, ("misses", "misses", "n"))
@@ -265,9 +268,10 @@ def format_table(rs: list[dict]) -> str:
         r = rs[0]
         fixed = "".join(f", {k} {r[k]}" for k in ("policy", "rmap")
                         if k not in {c for c, _, _ in _keys(rs)})
+        refs = r.get("trace_references", r["references"])
         lines.append(f"trace {r['trace']}: {r['frames']:,} frames "
                      f"({r['frames'] * 4096 / 2**20:g} MiB), {r['geometry']} page tables, "
-                     f"{r['references']:,} references{fixed}")
+                     f"{refs:,} references{fixed}")
     fmt = lambda cells: "  ".join(c.ljust(w) if i < nkeys else c.rjust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines.append(fmt(head))

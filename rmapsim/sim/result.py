@@ -127,5 +127,25 @@ class Result:
             parts.append(f"{k}={v}")
         return " ".join(parts)
 
+    def incomplete(self) -> str | None:
+        """None if every event of the trace was replayed, else one line: how many were not,
+        why, and what would change it."""
+        c = self.counters
+        if not (c["ignored_events"] or c["oom_kills"] or c["segfaults"]):
+            return None
+        why = []
+        if c["oom_kills"]:
+            why.append(f"{c['oom_kills']:,} process{'es' if c['oom_kills'] > 1 else ''} "
+                       f"OOM-killed: give more --mem, or swap (--param swap_pages=N)")
+        if c["segfaults"]:
+            why.append(f"{c['segfaults']:,} killed by a segfault: a reference outside the "
+                       f"process's mappings")
+        if c["ignored_events"] and not why:
+            why.append("events of processes that had exited")
+        total = self.extra.get("trace_references")
+        of = f" of the trace's {total:,}" if total is not None else ""
+        return (f"incomplete: {c['ignored_events']:,} events not replayed ({'; '.join(why)}); "
+                f"the counts are of the {c['references']:,} references replayed{of}")
+
     def __getitem__(self, k):
         return self.to_dict()[k]
