@@ -78,7 +78,7 @@ def cmd_run(a) -> int:
     result = rmapsim.run(a.trace, format=a.format, mem=a.mem, frames=a.frames, policy=a.policy,
                          params=_params(a.param), cache_mode=a.cache_mode, machine=a.machine,
                          check=a.check, progress=True, from_snapshot=a.from_snapshot,
-                         rmap=a.rmap)
+                         rmap=a.rmap, contig=a.contig)
     if a.from_snapshot is not None:
         from rmapsim.sim.snapshot import format_report
         if a.trace is None:          # no trace: the loaded state and its agreement are the result
@@ -168,12 +168,15 @@ def _compare_source(a):
 
 def cmd_compare(a) -> int:
     from rmapsim.sim import compare as cmp
-    if a.policies is None and a.rmaps is None:
-        raise ConfigError("compare needs --policies A,B,... or --rmaps A,B,... (or both: a grid)")
+    if a.policies is None and a.rmaps is None and a.contig is None:
+        raise ConfigError("compare needs --policies A,B,..., --rmaps A,B,... or --contig "
+                          "A,B,... (or several: a grid)")
     policies = cmp.with_baseline(cmp.parse_policies(a.policies or "clock"), a.relative_to)
     designs = {} if a.rmaps is None else {"rmaps": cmp.parse_rmaps(a.rmaps)}
     if a.rmap is not None:
         designs["rmap"] = a.rmap
+    if a.contig is not None:
+        designs["contigs"] = cmp.parse_contigs(a.contig)
     params = _params(a.param)
     cmp.split_params(policies, params)
     if a.plot and not a.plot.lower().endswith(".png"):
@@ -269,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--policy", default="clock", help="reclaim policy (default clock)")
     r.add_argument("--rmap", default="pte-chain", metavar="DESIGN", help="reverse-mapping "
                    "design (default pte-chain, the seed's)")
+    r.add_argument("--contig", default="none", metavar="STRATEGY", help="how high-order "
+                   "requests (ALLOC events) get contiguous memory: none, steal, lumpy, "
+                   "compaction (default none: order-0 reclaim and retry)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE", help="policy, machine or "
                    "cost parameter; repeatable")
     r.add_argument("--cache-mode", action="store_true", help="a page cache of the trace's pages "
@@ -321,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     crmap.add_argument("--rmaps", metavar="A,B,...|all", help="compare these reverse-mapping "
                        "designs (all: every design); with several --policies, every policy "
                        "under every design")
+    c.add_argument("--contig", metavar="A,B,...|all", help="compare these contiguity strategies "
+                   "(none, steal, lumpy, compaction) on the trace's high-order requests")
     c.add_argument("--relative-to", metavar="POLICY", help="add columns of misses (faults that "
                    "brought a page in) and misses as a multiple of POLICY's (run too if not "
                    "listed), e.g. opt: the distance from the optimum")

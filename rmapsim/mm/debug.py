@@ -26,7 +26,9 @@ def check_invariants(st):
     total = 0
     for order in range(st.g[G_N_ORDERS]):
         f = st.free_head[order]
+        blocks = 0
         while f >= 0:
+            blocks += 1
             if f >= n or not (st.page_flags[f] & PG_buddy) or st.page_private[f] != order \
                     or (not g[G_CACHE_MODE] and (f & ((1 << order) - 1)) != 0):
                 return _bad(st, 1, f, f, order)
@@ -36,6 +38,8 @@ def check_invariants(st):
                     return _bad(st, 2, f + k, st.page_count[f + k], st.page_mapcount[f + k])
             total += 1 << order
             f = st.free_next[f]
+        if blocks != st.free_count[order]:
+            return _bad(st, 23, -1, st.free_count[order], blocks)
     if total != g[G_NR_FREE]:
         return _bad(st, 3, -1, g[G_NR_FREE], total)
     # 2. page tables: what the ptes say

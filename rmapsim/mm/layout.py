@@ -21,6 +21,8 @@ PG_lru = np.uint32(1 << 8)        # on the reclaim policy's view
 PG_active = np.uint32(1 << 9)     # for list-based policies
 PG_zero = np.uint32(1 << 10)      # the shared ZERO_PAGE
 PG_swapbacked = np.uint32(1 << 11)  # shared anonymous (shmem) page: goes to swap, not a file
+PG_kernel = np.uint32(1 << 12)    # a frame of a kernel allocation of the trace's (ALLOC event)
+PG_huge = np.uint32(1 << 13)      # a frame of a huge page a process asked for (ALLOC huge)
 
 # ---- pte encoding (x86 bit positions) -------------------------------------------------------
 _PAGE_PRESENT = np.int64(0x001)
@@ -59,7 +61,8 @@ GLOBALS = (
     "n_swap", "n_mm", "n_tbl", "n_pt", "n_vma", "n_obj", "n_pc", "n_truth", "n_disk", "n_shmswap",
     "n_pid", "n_fid", "ghost_free_top", "key_count", "n_keys", "n_nodes", "record_keys",
     "page_serial", "nr_mapped", "pte_table_order", "heap_len", "rmap_free", "rmap_per_pte",
-    "rmap_per_vma", "rmap_burst", "n_rmap",
+    "rmap_per_vma", "rmap_burst", "n_rmap", "contig", "kmem_count", "n_kmem", "contig_len",
+    "n_contig", "compact_considered", "compact_defer_shift",
 )
 G_NR_FREE = 0
 G_MIN = 1
@@ -125,6 +128,13 @@ G_RMAP_PER_PTE = 60
 G_RMAP_PER_VMA = 61
 G_RMAP_BURST = 62
 G_N_RMAP = 63
+G_CONTIG = 64
+G_KMEM_COUNT = 65
+G_N_KMEM = 66
+G_CONTIG_LEN = 67
+G_N_CONTIG = 68
+G_COMPACT_CONSIDERED = 69
+G_COMPACT_DEFER_SHIFT = 70
 N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # G_N_*: sizes of the growable tables (compiled code sees raw pointers, which have no len).
 # G_SEES_REFS: the policy is told of every reference (a reference policy; vmscan/__init__.py).
@@ -138,6 +148,9 @@ N_GLOBALS = len(GLOBALS) + 5     # a few spare slots
 # and what the next event may take of them: per pte it maps, per vma it makes, and at most in
 # one allocation (the design keeps these up to date; all 0 for a design without a pool), and
 # G_N_RMAP the pool's units.
+# G_CONTIG: the contiguity strategy (mm/contig/); G_KMEM_COUNT the high-order blocks held by
+# handle (mm/highorder.py), G_CONTIG_LEN the rows of its request log (G_N_CONTIG of room);
+# G_COMPACT_*: the deferral of direct compaction after a failure (2.6.35 defer_compaction).
 # ---- the execution context: what the running CPU is doing, one row of ``ctx`` per CPU (one CPU
 # today), so that nothing about the current reference, process or error is global -------------
 CONTEXT = ("ref_key", "ref_next", "last_pid", "last_mm", "in_reclaim", "err_kind", "err_frame",
@@ -168,7 +181,9 @@ COUNTERS = (
     "direct_swap_outs", "direct_writebacks", "forks", "execs", "exits", "mmaps", "munmaps",
     "pagetable_pages", "pagetable_pages_peak", "swap_full", "nfs_reads", "nfs_writes",
     "ignored_events", "wp_reuse_faults", "reclaim_failures", "rmap_bytes", "rmap_bytes_peak",
-    "rmap_vmas_visited",
+    "rmap_vmas_visited", "highorder_requests", "highorder_failed", "pages_migrated",
+    "migrate_failures", "compact_stalls", "compact_migrate_scanned", "compact_free_scanned",
+    "lumpy_taken", "lumpy_dirty", "lumpy_failed", "steal_blocks",
 )
 C_REFERENCES = 0
 C_READS = 1
@@ -219,6 +234,17 @@ C_RECLAIM_FAILURES = 45
 C_RMAP_BYTES = 46         # bytes of reverse-mapping metadata now (the design's: rmap/ops.py)
 C_RMAP_BYTES_PEAK = 47
 C_RMAP_VMAS_VISITED = 48  # vmas an object-based walk looked in (objrmap, anon_vma)
+C_HIGHORDER_REQUESTS = 49  # the trace's ALLOC events (mm/highorder.py) and those that failed
+C_HIGHORDER_FAILED = 50
+C_PAGES_MIGRATED = 51     # pages moved to another frame (mm/migrate.py), and moves refused
+C_MIGRATE_FAILURES = 52
+C_COMPACT_STALLS = 53     # direct compaction runs, and their scanners' pages (vmstat names)
+C_COMPACT_MIGRATE_SCANNED = 54
+C_COMPACT_FREE_SCANNED = 55
+C_LUMPY_TAKEN = 56        # lumpy reclaim's counters as removed in 3.5 (mm/contig/lumpy.py)
+C_LUMPY_DIRTY = 57
+C_LUMPY_FAILED = 58
+C_STEAL_BLOCKS = 59       # blocks steal_specific_page chose to empty (mm/contig/steal.py)
 N_COUNTERS = len(COUNTERS)
 
 # ---- replay status codes -----------------------------------------------------------------------
@@ -232,6 +258,7 @@ NEED_PID = 6
 STOP_INTEGRITY = 7
 STOP_BAD_EVENT = 8
 NEED_RMAP = 9
+NEED_CONTIG = 10
 
 # error kinds reported through G_ERR_KIND
 ERR_NONE = 0
@@ -240,6 +267,7 @@ ERR_INVARIANT = 2
 ERR_ADDR = 3           # an mmap or bare reference outside the page-table geometry
 ERR_MMAP = 4           # malformed mmap (unaligned, zero length, bad file id)
 ERR_PID = 5            # fork to a pid in use
+ERR_HANDLE = 6         # ALLOC of a handle held, or FREE of one never allocated
 
 HASH_EMPTY = np.int64(-1)    # a free slot of a hash table (hashtab.py)
 
@@ -283,3 +311,14 @@ RMAP_OPS = ("fault", "fork", "teardown", "referenced", "unmap", "migrate")
  RMAP_OP_MIGRATE) = range(len(RMAP_OPS))
 RMAP_METRICS = ("ptes_visited", "vmas_visited", "chain_steps")
 N_RMAP_COSTS = len(RMAP_OPS) * len(RMAP_METRICS)
+
+# ---- high-order requests (mm/highorder.py): how each was met, one row of st.contig_log each --
+OUTCOMES = ("at_once", "after_reclaim", "after_compaction", "failed", "impossible")
+(OUT_AT_ONCE, OUT_AFTER_RECLAIM, OUT_AFTER_COMPACTION, OUT_FAILED, OUT_IMPOSSIBLE) = range(5)
+# a row: the event, the order, the kind (0 kernel, 1 huge), the outcome, the work it took
+# (pages scanned, freed by reclaim, migrated, written out), free pages before, then the free
+# blocks per order before the request (/proc/buddyinfo: the run's fragmentation timeline)
+LOG_COLS = ("event", "order", "kind", "outcome", "scanned", "reclaimed", "migrated", "written",
+            "free_before")
+N_LOG_COLS = len(LOG_COLS)
+PAGE_ALLOC_COSTLY_ORDER = 3     # include/linux/mmzone.h (2.6.23): above it, no retry loop

@@ -25,6 +25,7 @@ FIELDS = (
     ("free_head", "int64", "orders", -1, None),
     ("free_next", "int64", "frames", -1, None),
     ("free_prev", "int64", "frames", -1, None),
+    ("free_count", "int64", "orders", 0, None),     # free_area[order].nr_free
 )
 
 
@@ -36,6 +37,7 @@ def _list_add(st, frame, order):
     if head >= 0:
         st.free_prev[head] = frame
     st.free_head[order] = frame
+    st.free_count[order] += 1
     st.page_flags[frame] |= PG_buddy
     st.page_private[frame] = order
 
@@ -52,6 +54,7 @@ def _list_del(st, frame, order):
         st.free_prev[nx] = pv
     st.free_next[frame] = -1
     st.free_prev[frame] = -1
+    st.free_count[order] -= 1
     st.page_flags[frame] &= ~PG_buddy
     st.page_private[frame] = 0
 
@@ -124,12 +127,17 @@ def init_free_area(st, reserved):
         f += 1 << o
 
 
-@kernel
+@kernel(inline="always")
 def nr_free_blocks(st, order):
-    """Length of the free list of one order (for fragmentation reports and the checker)."""
-    c = 0
-    f = st.free_head[order]
-    while f >= 0:
-        c += 1
-        f = st.free_next[f]
-    return c
+    """Free blocks of one order (free_area[order].nr_free; the checker counts the list)."""
+    return st.free_count[order]
+
+
+@kernel
+def take_free_block(st, frame):
+    """Take the free block headed by ``frame`` off its list, split into order-0 pages the
+    caller now holds (compaction's split_free_page); the number of pages."""
+    order = st.page_private[frame]
+    _list_del(st, frame, order)
+    st.g[G_NR_FREE] -= 1 << order
+    return 1 << order

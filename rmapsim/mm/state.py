@@ -35,6 +35,8 @@ from rmapsim.mm.layout import (DONE, G_DISK_COUNT, G_FID_COUNT, G_GHOST_FREE_TOP
                                NEED_RMAP, NEED_TABLES, NEED_VMA, NR_LISTS)
 from rmapsim.mm.layout import (G_N_RMAP, G_RMAP_BURST, G_RMAP_FREE, G_RMAP_PER_PTE, G_RMAP_PER_VMA,
                                N_CONTEXT, N_RMAP_COSTS, N_RMAP_HOOKS)
+from rmapsim.mm.layout import (G_CONTIG_LEN, G_KMEM_COUNT, G_N_CONTIG, G_N_KMEM, NEED_CONTIG,
+                               N_LOG_COLS)
 from rmapsim.mm.rmap import DESIGNS as RMAP_DESIGNS
 from rmapsim.mm.layout import (COUNTERS, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,  # noqa: F401
                                _PAGE_RW, _PTE_SWAP)
@@ -55,7 +57,7 @@ FIELDS = (
 OWNERS = ("rmapsim.mm.state", "rmapsim.mm.page", "rmapsim.mm.vmscan.nodes",
           "rmapsim.mm.page_alloc", "rmapsim.mm.pgtable", "rmapsim.mm.rmap") + RMAP_DESIGNS + (
           "rmapsim.mm.fork", "rmapsim.mm.mmap", "rmapsim.mm.filemap", "rmapsim.mm.oracle",
-          "rmapsim.mm.swapfile", "rmapsim.mm.swap")
+          "rmapsim.mm.swapfile", "rmapsim.mm.swap", "rmapsim.mm.highorder", "rmapsim.mm.contig")
 
 # growth groups: the boot size each multiplies, by how much, and the global holding the top of
 # its free-slot stack (if it has one); hash groups grow by rehashing, see ``grow``
@@ -63,15 +65,18 @@ GROUPS = {"tables": ("tables", 2, G_TBL_FREE_TOP), "mm": ("mms", 2, G_MM_FREE_TO
           "vma": ("vmas", 2, G_VMA_FREE_TOP), "swap": ("swap", 2, None), "obj": ("objs", 4, None),
           # the running rmap design's pool (its ``POOL`` units at boot): chain blocks, anon_vmas
           # ... taken from a free stack, or words taken from the pool's end (no stack field)
-          "rmap": ("rmap_pool", 2, G_RMAP_FREE)}
+          "rmap": ("rmap_pool", 2, G_RMAP_FREE),
+          # the log of the trace's high-order requests (mm/highorder.py), a row each
+          "contig": ("requests", 2, None)}
 # growable hash tables: (group = field prefix, global holding its entry count)
 HASHES = (("truth", G_TRUTH_COUNT), ("disk", G_DISK_COUNT), ("shmswap", G_SHMSWAP_COUNT),
-          ("pid", G_PID_COUNT), ("fid", G_FID_COUNT))
+          ("pid", G_PID_COUNT), ("fid", G_FID_COUNT), ("kmem", G_KMEM_COUNT))
 # table sizes compiled code reads from g (raw pointers have no len): global -> field
 SIZE_OF = {G_N_ORDERS: "free_head", G_N_SWAP: "swap_map", G_N_MM: "mm_pgd", G_N_TBL: "tbl_mm",
            G_N_PT: "pt", G_N_VMA: "vma_free", G_N_OBJ: "obj_dev", G_N_PC: "pc_keys",
            G_N_TRUTH: "truth_keys", G_N_DISK: "disk_keys", G_N_SHMSWAP: "shmswap_keys",
-           G_N_PID: "pid_keys", G_N_FID: "fid_keys", G_N_KEYS: "key_keys", G_N_NODES: "node_prev"}
+           G_N_PID: "pid_keys", G_N_FID: "fid_keys", G_N_KEYS: "key_keys", G_N_NODES: "node_prev",
+           G_N_KMEM: "kmem_keys"}
 
 
 def _rows():
@@ -127,6 +132,7 @@ def as_struct(nt):
     # the running design's pool: its arrays of one entry per unit (those of others are empty)
     nt.g[G_N_RMAP] = max([len(getattr(nt, r[0])) for r in fields()
                           if r[4] == "rmap" and r[2] == "rmap_pool"], default=0)
+    nt.g[G_N_CONTIG] = len(nt.contig_log) // (N_LOG_COLS + len(nt.free_head))
     if numba_config.DISABLE_JIT:
         return nt
     from rmapsim.mm.structs import struct_view
@@ -158,7 +164,7 @@ def boot_sizes(*, frames, max_order, ptrs, swap, check, n_params, hook_slots, rm
                 keys=_pow2_at_least(2 * nodes), oracle=1024 if check else 16, lists=NR_LISTS,
                 globals=N_GLOBALS, counters=N_COUNTERS, params=n_params,
                 hook_slots=hook_slots, scan_control=N_SC,
-                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT, rmap_pool=rmap_pool,
+                rmap_hooks=N_RMAP_HOOKS, cpus=1, context=N_CONTEXT, rmap_pool=rmap_pool, requests=64,
                 rmap_costs=N_RMAP_COSTS)
 
 
@@ -251,10 +257,13 @@ def room(st, tables, vmas, mms, entries, ptes):
             or hash_needs_room(g[G_SHMSWAP_COUNT], g[G_N_SHMSWAP], burst) \
             or hash_needs_room(g[G_PID_COUNT], g[G_N_PID], burst) \
             or hash_needs_room(g[G_FID_COUNT], g[G_N_FID], burst) \
+            or hash_needs_room(g[G_KMEM_COUNT], g[G_N_KMEM], 1) \
             or g[G_NR_OBJ] + 64 + entries > g[G_N_OBJ]:
         return NEED_HASH
     if g[G_SWAP_UNBOUNDED] and g[G_SWAP_FREE] < burst:
         return NEED_SWAP
+    if g[G_CONTIG_LEN] >= g[G_N_CONTIG]:
+        return NEED_CONTIG
     return DONE
 
 
@@ -313,6 +322,8 @@ def grow(st, code: int, entries: int = 0):
         _grow_group(st, "swap", d)
     elif code == NEED_RMAP:
         _grow_group(st, "rmap", d)
+    elif code == NEED_CONTIG:
+        _grow_group(st, "contig", d)
     elif code in (NEED_HASH, NEED_PID):
         from rmapsim.mm.hashtab import rehash
         for name, cidx in HASHES:

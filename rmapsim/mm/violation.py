@@ -30,6 +30,7 @@ VIOLATIONS = {
     20: "pte_chain block {a}: only a page's first block may have free slots (first used {b})",
     21: "vma {a} is not on the list of its anon_vma {b}",
     22: "anon_vma {a}: degree {b} differs from its vmas and child anon_vmas",
+    23: "free_area nr_free {a} differs from the {b} blocks on its list",
 }
 
 

@@ -52,6 +52,7 @@ class Engine(Processes, AccessPhases, AddressSpaces, Planner, BulkGeneration):
         self.limit = None if spec.refs is None else self.val(spec.refs, self.base_vars)
         self.now = 0.0                      # expected references planned so far
         self.nevents = 0                    # other events so far
+        self.next_handle = 0                # the last handle of an ALLOC phase
         self.base_vars["now"] = 0.0
         # plan of the current batch
         self.it_pid, self.it_mix, self.it_runs, self.it_start = [], [], [], []

@@ -9,7 +9,7 @@ SWEEP_PATTERNS = ("sequential", "loop", "stride")
 PATTERNS = RANDOM_PATTERNS + SWEEP_PATTERNS
 ORDERS = ("random", "ascending", "descending")
 PHASE_KINDS = ("mix", "access", "pattern", "fork", "exec", "exit", "kill", "wait", "mmap",
-               "munmap", "read_file", "write_file", "repeat", "choose")
+               "munmap", "read_file", "write_file", "repeat", "choose", "alloc", "free")
 
 
 class Comp:

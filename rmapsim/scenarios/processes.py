@@ -10,7 +10,7 @@ import numpy as np
 
 from rmapsim.errors import ConfigError
 from rmapsim.scenarios.address import MMAP_BASE
-from rmapsim.trace.events import OP_EXIT, OP_FORK
+from rmapsim.trace.events import ALLOC_HUGE, OP_ALLOC, OP_EXIT, OP_FORK, OP_FREE
 
 SLICE, BLOCK = 1, 2
 RUNAWAY = 1e10
@@ -18,13 +18,15 @@ RUNAWAY = 1e10
 
 class Proc:
     __slots__ = ("pid", "tmpl", "parent", "vars", "regions", "next_mmap", "nchildren",
-                 "children", "alive", "wait_limit", "gen", "share", "slice", "budget", "slot")
+                 "children", "alive", "wait_limit", "gen", "share", "slice", "budget", "slot",
+                 "blocks")
 
     def __init__(self, pid, tmpl, parent, vars_):
         self.pid, self.tmpl, self.parent = pid, tmpl, parent
         self.vars = vars_
         self.vars["size"] = self._size
         self.regions = {}
+        self.blocks = {}            # name -> the handles of its high-order blocks
         self.next_mmap = MMAP_BASE
         self.nchildren = 0
         self.children = []
@@ -91,6 +93,8 @@ class Processes:
     def exit(self, p):
         if not p.alive:
             return
+        for name in list(p.blocks):        # the kernel frees what an exiting task held
+            self.free_blocks(p, name, None)
         self.single(OP_EXIT, p.pid)
         p.alive = False
         p.regions = {}
@@ -170,8 +174,33 @@ class Processes:
                 self.mmap(p, a, ph.path)
             elif k == "munmap":
                 self.munmap(p, a["name"], ph.path)
+            elif k == "alloc":
+                self.alloc_blocks(p, a, ph.path)
+            elif k == "free":
+                self.free_blocks(p, a["name"], ph.path)
             elif k in ("read_file", "write_file"):
                 yield from self.file_io(p, a, ph.path, k == "read_file")
+
+    # ---- high-order blocks (ALLOC/FREE events, mm/highorder.py) ---------------------------
+    def alloc_blocks(self, p, a, path):
+        if a["name"] in p.blocks:
+            self.fail(path, f"process {p.tmpl['name']} already holds blocks {a['name']!r}")
+        n = self.ival(a["count"], p.vars)
+        handles = p.blocks[a["name"]] = []
+        for _ in range(n):
+            self.next_handle += 1
+            handles.append(self.next_handle)
+            self.single(OP_ALLOC, p.pid, self.next_handle, arg=a["order"].const,
+                        flags=ALLOC_HUGE if a["kind"] == "huge" else 0)
+        p.budget -= 1
+
+    def free_blocks(self, p, name, path):
+        handles = p.blocks.pop(name, None)
+        if handles is None:
+            self.fail(path, f"process {p.tmpl['name']} holds no blocks {name!r} to free")
+        for h in handles:
+            self.single(OP_FREE, p.pid, h)
+        p.budget -= 1
 
     # ---- the run queue (lottery scheduling) ------------------------------------------------
     def rq_add(self, p):

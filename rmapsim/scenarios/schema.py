@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from rmapsim.trace.events import ALLOC_KINDS
 from rmapsim.scenarios.checks import _bool, _check_keys, _err, _join, _name, _str, _tname
 from rmapsim.scenarios.expressions import FUNCTIONS, _num, _opt_num
 from rmapsim.scenarios.model import ORDERS, PATTERNS, PHASE_KINDS, Comp, Phase, Spec
@@ -330,6 +331,18 @@ class _Loader:
         elif kind == "munmap":
             _check_keys(ph, p, {"munmap"})
             a["name"] = _name(ph["munmap"], _join(p, "munmap"), "region name")
+        elif kind == "alloc":
+            _check_keys(ph, p, {"alloc", "order", "count", "kind"}, required=("order",))
+            a["name"] = _name(ph["alloc"], _join(p, "alloc"), "block name")
+            a["order"] = _num(ph["order"], _join(p, "order"), scope, lo=0, hi=20, integer=True,
+                              allow_dist=False)
+            a["count"] = _opt_num(ph, "count", p, scope, lo=0, default=1)
+            a["kind"] = ph.get("kind", "kernel")
+            if a["kind"] not in ALLOC_KINDS:
+                _err(_join(p, "kind"), f"must be one of {', '.join(ALLOC_KINDS)}, not {a['kind']!r}")
+        elif kind == "free":
+            _check_keys(ph, p, {"free"})
+            a["name"] = _name(ph["free"], _join(p, "free"), "block name")
         elif kind in ("read_file", "write_file"):
             other = "into" if kind == "read_file" else "from"
             _check_keys(ph, p, {kind, "index", "first", "count", other, "at", "window"})

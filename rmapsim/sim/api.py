@@ -10,7 +10,8 @@ from rmapsim.mm.page_alloc import init_free_area
 from rmapsim.mm.fork import setup_bare
 from rmapsim.mm.rmap import DEFAULT as RMAP_DEFAULT, get_design, rmap_init
 from rmapsim.mm.rmap.hooks import bind as bind_rmap
-from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_MMAP, ERR_PID, ERR_TOKEN,
+from rmapsim.mm.contig import DEFAULT as CONTIG_DEFAULT, bind as bind_contig, get_strategy
+from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_HANDLE, ERR_MMAP, ERR_PID, ERR_TOKEN,
                               G_ADDR_LIMIT, CTX_ERR_A, CTX_ERR_B, CTX_ERR_FRAME, CTX_ERR_KIND,
                               G_INIT_REF, G_NR_FREE, G_POLICY, G_RECORD_KEYS, G_SEES_REFS,
                               G_ZERO_FRAME, STOP_BAD_EVENT,
@@ -22,6 +23,7 @@ from rmapsim.sim.config import GEOMETRIES, build_machine
 from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
+from rmapsim.sim.highorder import fragmentation, frame_kinds, request_log, summary as highorder_summary
 from rmapsim.sim.result import rmap_op_keys, Result, Timeline
 from rmapsim.trace import Trace, from_events, open_trace
 from rmapsim.trace.events import OP_WRITE
@@ -48,22 +50,27 @@ def _bad_event_message(st, kind):
         return "malformed mmap/munmap (address not page aligned, zero length, or file id 0)"
     if kind == ERR_PID:
         return f"fork to pid {int(st.ctx[CTX_ERR_A])}, which is alive"
+    if kind == ERR_HANDLE:
+        return (f"handle {int(st.ctx[CTX_ERR_A])}: ALLOC of a handle its owner holds, or FREE "
+                f"of one it never allocated")
     return "bad event"
 
 
 def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False,
-         machine="modern", check=False, rmap=RMAP_DEFAULT):
+         machine="modern", check=False, rmap=RMAP_DEFAULT, contig=CONTIG_DEFAULT):
     """A booted machine: (policy module, its parameter values, Machine, State arrays for Python,
     the StructRef view of the same arrays for compiled code). ``rmap`` names the
-    reverse-mapping design (``mm/rmap/``)."""
+    reverse-mapping design (``mm/rmap/``), ``contig`` the contiguity strategy
+    (``mm/contig/``)."""
     pol = get_policy(policy)
     design = get_design(rmap)
+    strategy = get_strategy(contig)
     pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
-    return _boot_state(pol, pvals, m, check, design)
+    return _boot_state(pol, pvals, m, check, design, strategy)
 
 
-def _boot_state(pol, pvals, m, check, design):
+def _boot_state(pol, pvals, m, check, design, strategy=None):
     """``boot`` once the policy, the rmap design and the Machine are known."""
     levels, bits, _ = GEOMETRIES[m.geometry]
     st = new_state(levels=levels, bits=bits, frames=m.frames, max_order=m.max_order,
@@ -77,6 +84,7 @@ def _boot_state(pol, pvals, m, check, design):
     st.g[G_SEES_REFS] = int(sees_refs(pol))
     bind(pol, st)
     bind_rmap(design, st)
+    bind_contig(get_strategy(strategy or CONTIG_DEFAULT), st)
     s = as_struct(st)
     rmap_init(s)
     policy_init(s)
@@ -89,7 +97,7 @@ def _boot_state(pol, pvals, m, check, design):
 def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=None,
         cache_mode=False, machine="modern", check=False, progress=False,
         check_every=DEFAULT_CHECK_EVERY, chunk_events=1 << 20, timeline=False,
-        from_snapshot=None, rmap=RMAP_DEFAULT) -> Result:
+        from_snapshot=None, rmap=RMAP_DEFAULT, contig=CONTIG_DEFAULT) -> Result:
     """Replay ``trace`` (a path, a ``Trace``, or an EVENT_DTYPE array) and return the Result.
 
     ``params`` holds policy parameters and machine/cost overrides by name. In check mode the
@@ -105,7 +113,10 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     Result's ``snapshot`` attribute holds the load report (agreement with kpagecount).
 
     ``rmap`` names the reverse-mapping design (``rmapsim.mm.rmap.designs()``; default the
-    seed's pte chains); the Result records it."""
+    seed's pte chains); the Result records it. ``contig`` names the contiguity strategy the
+    trace's high-order requests (ALLOC events) are met by (``rmapsim.mm.contig``: none, steal,
+    lumpy, compaction); the Result's ``requests`` lists each request and its ``highorder``
+    and ``fragmentation`` keys sum them up."""
     loaded = None
     if from_snapshot is not None:
         from rmapsim.sim.snapshot import load
@@ -120,7 +131,7 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     else:
         pol, pvals, m, st, s = boot(policy=policy, params=params, mem=mem, frames=frames,
                                     cache_mode=cache_mode, machine=machine, check=check,
-                                    rmap=rmap)
+                                    rmap=rmap, contig=contig)
     t = _as_trace(trace, format)
     if t.bare:
         setup_bare(s)
@@ -158,7 +169,12 @@ def run(trace, *, format=None, mem=None, frames=None, policy="clock", params=Non
     result = Result(counters=_counters(st), machine=m, policy=pol.NAME,
                     params=dict(zip(pol.PARAMS, pvals)), trace=t.path, violation=violation,
                     timeline=Timeline.from_samples(samples, m.costs) if timeline else None,
-                    rmap=get_design(rmap).NAME)
+                    rmap=get_design(rmap).NAME, contig=get_strategy(contig).NAME)
+    if result.counters["highorder_requests"] or result.contig != CONTIG_DEFAULT:
+        result.requests = request_log(st)
+        result.extra["highorder"] = highorder_summary(result.requests, m.costs)
+        result.extra["fragmentation"] = fragmentation(st)
+        result.frame_map = frame_kinds(st)
     if violation is None:
         # the trace's own length (the counters have what was replayed), to tell a run that
         # left events out from one that did not (Result.incomplete)

@@ -21,6 +21,10 @@ time; for designs, the faults (the same for every design), the design's metadata
 ``rmap_chain_steps``, ``rmap_vmas_visited``) and the simulated time. ``format_table``,
 ``format_csv``, ``format_json`` and ``plot_png`` render either; ``write_atomic`` writes text or
 bytes through a temporary file renamed over the target.
+
+``compare(..., contigs=...)`` also runs each contiguity strategy (``mm/contig/``) on a trace
+with high-order requests; the rows are then compared by ``CONTIG_COLUMNS``: requests met, pages
+reclaimed and migrated, the faults the workload took, and the time.
 """
 from __future__ import annotations
 
@@ -44,6 +48,15 @@ COLUMNS = (
     ("oom_kills", "OOM kills", "n"),
 )
 # of reverse-mapping designs: what must not change, what the design keeps and walks, and the time
+CONTIG_COLUMNS = (
+    ("highorder_requests", "requests", "n"),
+    ("highorder_ok", "met", "n"),
+    ("pages_freed", "pages reclaimed", "n"),
+    ("pages_migrated", "pages migrated", "n"),
+    ("compact_stalls", "compact stalls", "n"),
+    ("major_faults", "major faults", "n"),
+    ("sim_time_ns", "simulated time", "s"),
+)
 RMAP_COLUMNS = (
     ("faults", "faults", "n"),
     ("misses", "misses", "n"),
@@ -110,7 +123,20 @@ def split_params(policies, params) -> dict:
             for p, m in mods.items()}
 
 
-def compare(trace, policies, *, rmaps=None, params=None, progress=False, **run_options) -> list:
+def parse_contigs(value) -> list[str]:
+    """'none,lumpy' or a list -> strategy names (``rmapsim.mm.contig``); 'all' -> every one."""
+    from rmapsim.mm.contig import strategies
+    names = [m.NAME for m in strategies()]
+    if not isinstance(value, str):
+        value = ",".join(value)
+    if value == "all":
+        return names
+    return _names(value, "--contig", "contiguity strategies (or all)", "contiguity strategy",
+                  names)
+
+
+def compare(trace, policies, *, rmaps=None, params=None, progress=False, contigs=None,
+            **run_options) -> list:
     """Run every policy of ``policies`` on ``trace``, under each reverse-mapping design of
     ``rmaps`` if given (names, 'a,b' or 'all'; else under ``rmap``, default pte-chain); the
     Results in policy-major order (pass ``timeline=True`` to sample each run for
@@ -127,8 +153,10 @@ def compare(trace, policies, *, rmaps=None, params=None, progress=False, **run_o
         designs = parse_rmaps(rmaps)
     per_policy = split_params(policies, params)
     t = _as_trace(trace, run_options.pop("format", None))
-    return [run(t, policy=p, params=per_policy[p], progress=progress, rmap=d, **run_options)
-            for p in policies for d in designs]
+    strategies = [run_options.pop("contig", "none")] if contigs is None else parse_contigs(contigs)
+    return [run(t, policy=p, params=per_policy[p], progress=progress, rmap=d, contig=c,
+                **run_options)
+            for p in policies for d in designs for c in strategies]
 
 
 def _ratio(a, b):
@@ -143,6 +171,8 @@ def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -
         d = r.to_dict()
         d["scanned_per_freed"] = _ratio(d["pages_scanned"], d["pages_freed"])
         d["ptes_per_freed"] = _ratio(d["ptes_visited"], d["pages_freed"])
+        d.setdefault("contig", "none")
+        d["highorder_ok"] = d["highorder_requests"] - d["highorder_failed"]
         out.append(d)
     if by_rmap is None:
         by_rmap = len({d["rmap"] for d in out}) > 1
@@ -178,13 +208,19 @@ def _by_rmap(rs) -> bool:
     return bool(rs) and "faults_differ" in rs[0]
 
 
+def _by_contig(rs) -> bool:
+    return len({r["contig"] for r in rs}) > 1
+
+
 def _keys(rs):
-    """The columns naming a run: the policy, the design, or both (a grid)."""
+    """The columns naming a run: the policy, the design, the strategy, or several (a grid)."""
     keys = []
-    if not _by_rmap(rs) or len({r["policy"] for r in rs}) > 1:
+    if not (_by_rmap(rs) or _by_contig(rs)) or len({r["policy"] for r in rs}) > 1:
         keys.append(("policy", "policy", "t"))
     if _by_rmap(rs):
         keys.append(("rmap", "rmap", "t"))
+    if _by_contig(rs):
+        keys.append(("contig", "contig", "t"))
     return keys
 
 
@@ -195,7 +231,7 @@ def labels(rs) -> list[str]:
 
 
 def _columns(rs):
-    cols = list(RMAP_COLUMNS if _by_rmap(rs) else COLUMNS)
+    cols = list(CONTIG_COLUMNS if _by_contig(rs) else RMAP_COLUMNS if _by_rmap(rs) else COLUMNS)
     if any(r["references"] != r.get("trace_references", r["references"]) for r in rs):
         # a run left events out (an OOM kill, a segfault): what it replayed, not the trace
         cols.insert(0, ("references", "refs replayed", "n"))

@@ -30,8 +30,10 @@ from rmapsim.mm.layout import (C_IGNORED_EVENTS, C_INTEGRITY_ERRORS, C_MISSES, C
                                CTX_REF_KEY, CTX_REF_NEXT, G_SEES_REFS, G_VMA_FREE_TOP, NEED_MM,
                                _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, PG_anon,
                                PG_lru, STOP_BAD_EVENT, STOP_INTEGRITY)
-from rmapsim.trace.events import (MAP_FILE, OP_EXEC, OP_EXIT, OP_FILE, OP_FORK, OP_MMAP,
-                                  OP_MUNMAP, OP_WRITE)
+from rmapsim.trace.events import (ALLOC_HUGE, MAP_FILE, OP_ALLOC, OP_EXEC, OP_EXIT, OP_FILE,
+                                  OP_FORK, OP_FREE, OP_MMAP, OP_MUNMAP, OP_WRITE)
+from rmapsim.mm.highorder import alloc_request, free_request
+from rmapsim.mm.layout import ERR_HANDLE
 
 
 @kernel
@@ -238,6 +240,18 @@ def replay_chunk(st, ev, start, check_every, nxt):
         if op == OP_FILE:
             s = obj_slot(st, np.int64(ev[i]['file']))
             st.obj_dev[s] = ev[i]['arg']
+            continue
+        if op == OP_ALLOC or op == OP_FREE:
+            handle = np.int64(ev[i]['addr'])
+            if op == OP_ALLOC:
+                ok = alloc_request(st, i, pid, handle, np.int64(ev[i]['arg']),
+                                   np.int64(ev[i]['flags'] & ALLOC_HUGE))
+            else:
+                ok = free_request(st, pid, handle)
+            if not ok:
+                _fail(st, i, ERR_HANDLE, -1)
+                st.ctx[CTX_ERR_A] = handle
+                return STOP_BAD_EVENT, i
             continue
         mm = _mm_of(st, pid)
         if mm == -3:

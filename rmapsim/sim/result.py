@@ -36,7 +36,11 @@ def simulated_times(c: dict, k: Costs) -> dict:
     # the rmap design's own bookkeeping: steps along a pte chain or list (to unlink a pte or a
     # vma), and vmas an object-based walk looked in (each a page-table lookup)
     rmap_ns = c["rmap_chain_steps"] * k.rmap_step_ns + c["rmap_vmas_visited"] * k.vma_visit_ns
-    process_ns = c["references"] * k.reference_ns + fault_ns + direct_ns + rmap_ns
+    # contiguity work done in the allocating context: pages moved and compaction's scanners
+    contig_ns = (c.get("pages_migrated", 0) * k.page_copy_ns
+                 + (c.get("compact_migrate_scanned", 0) + c.get("compact_free_scanned", 0))
+                 * k.page_scan_ns)
+    process_ns = c["references"] * k.reference_ns + fault_ns + direct_ns + rmap_ns + contig_ns
     return {
         "sim_time_ns": int(round(process_ns + kswapd_ns)),
         "process_time_ns": int(round(process_ns)),
@@ -97,9 +101,14 @@ class Result:
     extra: dict = field(default_factory=dict)
     timeline: Timeline | None = None
     rmap: str = "pte-chain"
+    contig: str = "none"
+    requests: list = field(default_factory=list)    # one dict per high-order request
+    frame_map: object = None                        # what each frame holds at the end
 
     def to_dict(self) -> dict:
         d = {"trace": self.trace, "policy": self.policy, "rmap": self.rmap}
+        if self.contig != "none" or self.counters.get("highorder_requests"):
+            d["contig"] = self.contig
         d.update({k: int(self.counters[k]) for k in COUNTERS})
         d.update(simulated_times(self.counters, self.machine.costs))
         d["rmap_ops"] = rmap_ops(self.counters, self.machine.costs)

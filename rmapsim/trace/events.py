@@ -18,7 +18,13 @@ FORK        pid    arg = child pid
 EXEC        pid    (the address space is replaced by an empty one)
 EXIT        pid
 FILE        0      file = file id, length = size in pages, arg = device (DEV_*)
+ALLOC       owner  addr = handle (< 2**32, the owner's name for the block), arg = order,
+                   flags = ALLOC_HUGE for a huge page a process asked for (else a kernel
+                   allocation: a stack, a network buffer); owner 0 is the kernel itself
+FREE        owner  addr = handle of a block this owner allocated
 ==========  =====  ========================================================================
+
+ALLOC and FREE are format version 2 (native and text); version 1 files still read.
 """
 import numpy as np
 
@@ -43,13 +49,19 @@ OP_FORK = 4
 OP_EXEC = 5
 OP_EXIT = 6
 OP_FILE = 7
-OP_NAMES = ("R", "W", "MMAP", "MUNMAP", "FORK", "EXEC", "EXIT", "FILE")
+OP_ALLOC = 8
+OP_FREE = 9
+OP_NAMES = ("R", "W", "MMAP", "MUNMAP", "FORK", "EXEC", "EXIT", "FILE", "ALLOC", "FREE")
 N_OPS = len(OP_NAMES)
 
 # MMAP flags
 MAP_SHARED = 1      # else private (copy-on-write)
 MAP_FILE = 2        # else anonymous
 PROT_WRITE = 4      # else read-only
+# ALLOC flags
+ALLOC_HUGE = 1      # a huge page for a process (else a kernel allocation)
+ALLOC_KINDS = ("kernel", "huge")
+MAX_ALLOC_ORDER = 20  # the format's bound; a machine's own max_order may be lower
 
 # file devices (cost model charges their latency on a page-cache miss or write-back)
 DEV_DISK = 0

@@ -3,7 +3,7 @@
 Header, all little-endian::
 
     0   8  magic  b"RMAPTRC\\0"
-    8   4  u32    version (1)
+    8   4  u32    version (2: ALLOC/FREE events; version 1 files, which have none, still read)
     12  4  u32    record size (40 = EVENT_DTYPE.itemsize)
     16  4  u32    flags: bit 0 = bare (only READ/WRITE events of pid 0); other bits must be 0
     20  44        reserved, written as zeros, ignored by readers of version 1
@@ -23,7 +23,8 @@ from rmapsim.trace.events import EVENT_DTYPE
 from rmapsim.trace.validate import first_bad
 
 MAGIC = b"RMAPTRC\0"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 HEADER_SIZE = 64
 FLAG_BARE = 1
 _HEAD = struct.Struct("<8sIII")
@@ -38,6 +39,7 @@ class NativeReader(RecordReader):
     record = EVENT_DTYPE
     header_size = HEADER_SIZE
     bare = False
+    version = VERSION
 
     def prepare(self, head: bytes) -> None:
         h = head[:HEADER_SIZE]
@@ -46,9 +48,10 @@ class NativeReader(RecordReader):
         if len(h) < HEADER_SIZE:
             raise TraceError(self.path, f"truncated header: {len(h)} of {HEADER_SIZE} bytes", offset=len(h))
         _, version, rec, flags = _HEAD.unpack_from(h)
-        if version != VERSION:
-            raise TraceError(self.path, f"unsupported native trace version {version} (this reader knows {VERSION})",
-                             offset=8)
+        if version not in VERSIONS:
+            raise TraceError(self.path, f"unsupported native trace version {version} (this reader knows "
+                             f"{', '.join(map(str, VERSIONS))})", offset=8)
+        self.version = version
         if rec != EVENT_DTYPE.itemsize:
             raise TraceError(self.path, f"record size {rec} in the header, expected {EVENT_DTYPE.itemsize}",
                              offset=12)
@@ -57,7 +60,7 @@ class NativeReader(RecordReader):
         self.bare = bool(flags & FLAG_BARE)
 
     def convert(self, recs, index, with_next):
-        bad = first_bad(recs, self.bare)
+        bad = first_bad(recs, self.bare, self.version)
         if bad:
             self.fail(index + bad[0], bad[1])
         return recs

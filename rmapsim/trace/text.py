@@ -11,6 +11,8 @@
     EXEC pid
     EXIT pid
     FILE id pages disk|nfs
+    ALLOC owner handle order kernel|huge      (v2)
+    FREE owner handle                         (v2)
 
 Numbers are unsigned decimal or ``0x`` hex; ``#`` starts a comment; blank lines are skipped;
 CRLF line ends are allowed. The header line is optional (``bare`` in it makes a bare trace,
@@ -25,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from rmapsim.errors import TraceError
-from rmapsim.trace.events import (DEV_NAMES, EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT,
+from rmapsim.trace.events import (ALLOC_HUGE, ALLOC_KINDS, OP_ALLOC, OP_FREE, DEV_NAMES, EVENT_DTYPE, MAP_FILE, MAP_SHARED, OP_EXEC, OP_EXIT,
                                   OP_FILE, OP_FORK, OP_MMAP, OP_MUNMAP, OP_NAMES, OP_READ,
                                   OP_WRITE, PROT_WRITE)
 from rmapsim.trace.lexer import (DEC_DIGIT, E_OK, E_SLOW, HEX_DIGIT, NL, line_end, parse_field,
@@ -34,7 +36,8 @@ from rmapsim.trace.textscan import LineReader, scan
 from rmapsim.trace.validate import first_bad
 
 HEADER = "#rmapsim-trace"
-VERSION = "v1"
+VERSION = "v2"
+VERSIONS = ("v1", "v2")
 U32_MAX = np.uint64(0xFFFFFFFF)
 
 
@@ -90,7 +93,8 @@ def rw_event_kernel(a, pos, end, op, pid, addr, lines, n, cap, line):
 
 _NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]+")
 _MAPPING = re.compile(r"file:([0-9]+|0[xX][0-9a-fA-F]+)(?:\+([0-9]+|0[xX][0-9a-fA-F]+))?")
-_ARITY = {"R": 2, "W": 2, "MMAP": 6, "MUNMAP": 3, "FORK": 2, "EXEC": 1, "EXIT": 1, "FILE": 3}
+_ARITY = {"R": 2, "W": 2, "MMAP": 6, "MUNMAP": 3, "FORK": 2, "EXEC": 1, "EXIT": 1, "FILE": 3,
+          "ALLOC": 4, "FREE": 2}
 _OPS = {name: code for code, name in enumerate(OP_NAMES)}
 
 
@@ -129,6 +133,12 @@ def parse_line(raw: bytes):
         arg = _choice(args[2], "device", DEV_NAMES)
         return (op, 0, 0, 0, 0, length, file, arg, 0)
     pid = _num(args[0], "pid", 32)
+    if op in (OP_ALLOC, OP_FREE):
+        handle = _num(args[1], "handle", 32)
+        if op == OP_ALLOC:
+            arg = _num(args[2], "order", 32)
+            flags = ALLOC_HUGE * _choice(args[3], "kind", ALLOC_KINDS)
+        return (op, flags, 0, pid, handle, 0, 0, arg, 0)
     addr = _num(args[1], "address") if len(args) > 1 and op != OP_FORK else 0
     if op == OP_FORK:
         arg = _num(args[1], "child pid", 32)
@@ -165,6 +175,10 @@ def format_event(e) -> str:
         return f"FORK {pid} {int(e['arg'])}"
     if op in (OP_EXEC, OP_EXIT):
         return f"{name} {pid}"
+    if op == OP_ALLOC:
+        return f"ALLOC {pid} {int(e['addr'])} {int(e['arg'])} {ALLOC_KINDS[int(e['flags']) & ALLOC_HUGE]}"
+    if op == OP_FREE:
+        return f"FREE {pid} {int(e['addr'])}"
     return f"FILE {int(e['file'])} {int(e['length'])} {DEV_NAMES[int(e['arg'])]}"
 
 
@@ -185,20 +199,22 @@ def header(bare: bool) -> bytes:
 
 class TextReader(LineReader):
     bare = False
+    version = 2         # a file without the header line is read as the newest version
 
     def prepare(self, head: bytes) -> None:
         first = head.split(b"\n", 1)[0].decode("ascii", errors="replace").split()
         if first[:1] == [HEADER]:
-            if first[1:2] != [VERSION]:
+            if first[1:2] != [] and first[1] not in VERSIONS or len(first) < 2:
                 raise TraceError(self.path, f"unsupported text trace version {' '.join(first[1:2])!r}"
-                                 f" (this reader knows {VERSION})", line=1)
+                                 f" (this reader knows {', '.join(VERSIONS)})", line=1)
+            self.version = int(first[1][1:])
             if first[2:] not in ([], ["bare"]):
                 raise TraceError(self.path, f"unknown header words {' '.join(first[2:])!r}", line=1)
             self.bare = first[2:] == ["bare"]
 
     def scan(self, src, size, check=True):
         for ev, lines in scan(src, rw_event_kernel, (), size, slow=parse_line):
-            bad = first_bad(ev, self.bare) if check else None
+            bad = first_bad(ev, self.bare, self.version) if check else None
             if bad:
                 raise TraceError(self.path, bad[1], line=int(lines[bad[0]]))
             yield ev, lines

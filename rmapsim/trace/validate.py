@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from rmapsim.trace.events import (DEV_NAMES, MAP_FILE, MAP_SHARED, N_OPS, OP_FILE, OP_FORK,
-                                  OP_MMAP, OP_MUNMAP, OP_WRITE, PROT_WRITE)
+from rmapsim.trace.events import (ALLOC_HUGE, DEV_NAMES, MAP_FILE, MAP_SHARED, MAX_ALLOC_ORDER,
+                                  N_OPS, OP_ALLOC, OP_FILE, OP_FORK, OP_FREE, OP_MMAP, OP_MUNMAP,
+                                  OP_WRITE, PROT_WRITE)
 
 MESSAGES = (
     "",
@@ -28,6 +29,9 @@ MESSAGES = (
     "FORK child pid equals the parent's",
     "flags set on an event other than MMAP",
     "FILE event with a pid other than 0",
+    "ALLOC order above 20",
+    "unknown ALLOC flag bits",
+    "ALLOC/FREE handle does not fit 32 bits",
 )
 _KNOWN_FLAGS = MAP_SHARED | MAP_FILE | PROT_WRITE
 _PAGE_MASK = np.uint64(0xFFF)
@@ -47,6 +51,15 @@ def _scan(op, flags, pid, addr, length, file, arg, pgoff, bare):
             if pid[i] != 0:
                 return i, 3
             continue
+        if o == OP_ALLOC or o == OP_FREE:
+            if addr[i] >> np.uint64(32):
+                return i, 17
+            if o == OP_ALLOC:
+                if arg[i] > MAX_ALLOC_ORDER:
+                    return i, 15
+                if (flags[i] | ALLOC_HUGE) != ALLOC_HUGE:
+                    return i, 16
+                continue
         if flags[i] != 0 and o != OP_MMAP:
             return i, 13
         if o == OP_MMAP or o == OP_MUNMAP:
@@ -78,10 +91,15 @@ def _scan(op, flags, pid, addr, length, file, arg, pgoff, bare):
     return -1, 0
 
 
-def first_bad(ev: np.ndarray, bare: bool):
-    """``(index, message)`` of the first event that breaks the format's rules, else None."""
+def first_bad(ev: np.ndarray, bare: bool, version: int = 2):
+    """``(index, message)`` of the first event that breaks the format's rules, else None;
+    a version 1 file knows no ALLOC or FREE events."""
     i, code = _scan(ev["op"], ev["flags"], ev["pid"], ev["addr"], ev["length"], ev["file"],
                     ev["arg"], ev["pgoff"], bool(bare))
+    if version < 2:
+        old = np.flatnonzero(ev["op"] >= OP_ALLOC)
+        if len(old) and (i < 0 or old[0] < i):
+            return int(old[0]), f"{'ALLOC' if ev['op'][old[0]] == OP_ALLOC else 'FREE'} events need format version 2"
     if i < 0:
         return None
     message = MESSAGES[code]

@@ -74,7 +74,7 @@ from rmapsim.mm.rmap import page_referenced
 from rmapsim.mm.layout import (C_PAGES_SCANNED, C_RECLAIM_FAILURES, G_CACHE_MODE, G_HIGH,
                                G_NR_FRAMES, G_NR_FREE, PG_lru, PG_referenced)
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
-from rmapsim.mm.vmscan.nodes import (forget_frame, ghost_free, ghost_new, key_bind, key_node,
+from rmapsim.mm.vmscan.nodes import (node_move, forget_frame, ghost_free, ghost_new, key_bind, key_node,
                                      list_add_tail, list_del, list_replace, page_key)
 
 NAME = "clock-pro"
@@ -341,3 +341,12 @@ def reclaim(st, ps, sc):
     while freed < nr_to_free and _run_cold(st, ps):
         freed += 1
     return freed
+
+
+@kernel
+def page_migrated(st, ps, old, new):
+    """The page moved frames (migration): its node moves, and any hand resting on it."""
+    node_move(st, old, new)
+    for k in range(3):
+        if ps.hand[k] == old:
+            ps.hand[k] = new

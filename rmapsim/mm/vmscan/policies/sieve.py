@@ -24,7 +24,7 @@ from rmapsim.mm.layout import PAGE_FREED, SC_NR_TO_RECLAIM
 
 from rmapsim.mm.layout import C_PAGES_SCANNED, C_RECLAIM_FAILURES, PG_lru
 from rmapsim.mm.vmscan.shrink import reclaimed, shrink_page
-from rmapsim.mm.vmscan.nodes import forget_frame, list_add_tail, list_del
+from rmapsim.mm.vmscan.nodes import node_move, forget_frame, list_add_tail, list_del
 
 QUEUE = 0
 FIELDS = (
@@ -96,3 +96,11 @@ def reclaim(st, ps, sc):
             st.cnt[C_RECLAIM_FAILURES] += 1
             idle += 1
     return freed
+
+
+@kernel
+def page_migrated(st, ps, old, new):
+    """The page moved frames (migration): its node moves, and the hand with it."""
+    node_move(st, old, new)
+    if ps.hand[0] == old:
+        ps.hand[0] = new
