@@ -156,7 +156,7 @@ def _compare_source(a):
     name = a.trace[len("scenario:"):] if a.trace.startswith("scenario:") else a.trace
     if (not a.trace.startswith("scenario:") and not is_scenario_file(a.trace)
             and (os.path.exists(a.trace) or name not in SCENARIOS)):
-        if not os.path.exists(a.trace):
+        if not os.path.exists(a.trace) and a.trace != "-":
             raise ConfigError(f"{a.trace}: no such file or scenario{did_you_mean(name, SCENARIOS)}"
                               f" (scenarios: {', '.join(SCENARIOS)}; or a .toml scenario file)")
         if a.seed is not None or a.scale is not None:
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="replay a trace on a simulated machine",
                        epilog=_run_epilog())
     r.add_argument("trace", metavar="TRACE", nargs="?", help="trace file (format detected, or "
-                   "--format); optional with --from-snapshot")
+                   "--format; - reads standard input); optional with --from-snapshot")
     r.add_argument("--from-snapshot", metavar="FILE", help="start from a live-machine snapshot "
                    "(`rmapsim snapshot`); without TRACE, report the loaded state and its "
                    "agreement with the kernel's kpagecount")
@@ -318,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="replay one trace under several policies or "
                        "reverse-mapping designs (or a grid of both), side by side",
                        epilog=_run_epilog())
-    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, a scenario name or "
-                   "a .toml scenario file (its default machine and --mem apply unless given)")
+    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file (- reads standard "
+                   "input), a scenario name or a .toml scenario file (its default machine and --mem apply unless given)")
     c.add_argument("--policies", metavar="A,B,...", help="comma-separated reclaim policies "
                    "(see `rmapsim policies`; default clock with --rmaps)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")

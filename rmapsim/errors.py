@@ -13,12 +13,13 @@ class TraceError(UserError):
 
     def __init__(self, path, message, line=None, offset=None):
         self.path, self.line, self.offset = str(path), line, offset
+        name = "<stdin>" if self.path == "-" else self.path       # trace path - is stdin
         if line is not None:
-            where = f"{self.path}:{line}: "
+            where = f"{name}:{line}: "
         elif offset is not None:
-            where = f"{self.path}: byte offset {offset}: "
+            where = f"{name}: byte offset {offset}: "
         else:
-            where = f"{self.path}: "
+            where = f"{name}: "
         self.message = message
         super().__init__(where + message)
 

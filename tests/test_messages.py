@@ -211,6 +211,51 @@ def test_bare_rmapsim_prints_usage_and_a_hint():
                          "shows what rmapsim does")
 
 
+# ---- standard input ----------------------------------------------------------------------------
+
+def test_dash_reads_a_trace_from_standard_input(pages):
+    text = Path(pages).read_text()
+    p = rmapsim_cmd("run", "-", "--frames", 3, "--cache-mode", "--policy", "fifo", stdin=text)
+    assert p.returncode == 0, p.stderr
+    line = dict(kv.split("=", 1) for kv in p.stdout.split())
+    assert line["trace"] == "-" and line["misses"] == "9"          # Belady's anomaly at 3
+    bad = rmapsim_cmd("run", "-", "--frames", 3, "--cache-mode", "--format", "txt",
+                      stdin="1\n2\nx\n")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("rmapsim: error: <stdin>:3: ") and bad.stderr.count("\n") == 1
+
+
+def test_standard_input_of_a_binary_format(tmp_path, monkeypatch):
+    """Every format reads from standard input (it is copied to a file first)."""
+    from rmapsim.trace import compress, open_trace, write_trace
+    path = tmp_path / "t.oracleGeneral"
+    write_trace(path, from_pages(np.array([5, 6, 5, 7])), "oracleGeneral")
+
+    class Stdin:
+        buffer = open(path, "rb")
+
+        def isatty(self):
+            return False
+    monkeypatch.setattr(sys, "stdin", Stdin())
+    monkeypatch.setattr(compress, "_stdin_copy", None)
+    t = open_trace("-")
+    assert t.format == "oracleGeneral" and t.path == "-"
+    assert (t.read_all()["addr"] >> 12).tolist() == [5, 6, 5, 7]
+    Stdin.buffer.close()
+
+
+def test_standard_input_that_is_a_terminal(monkeypatch):
+    from rmapsim.trace import compress, open_trace
+
+    class Tty:
+        def isatty(self):
+            return True
+    monkeypatch.setattr(sys, "stdin", Tty())
+    monkeypatch.setattr(compress, "_stdin_copy", None)
+    with pytest.raises(TraceError, match=r"<stdin>: standard input is a terminal: pipe a trace"):
+        open_trace("-")
+
+
 # ---- the Python API ----------------------------------------------------------------------------
 
 def test_api_errors_name_arguments_not_flags(pages):
