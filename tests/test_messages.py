@@ -151,6 +151,7 @@ def test_compare_takes_aliases_and_sees_one_policy_spelled_twice(capsys, pages):
     (["run", "{t}", "--frames", 64, "--rmap", "objmap"], "--rmap: unknown reverse-mapping "
                                                          "design 'objmap'; did you mean objrmap?"),
     (["compare", "{t}", "--frames", 64, "--rmaps", "pte-chian"], "did you mean pte-chain?"),
+    (["run", "{t}", "--frames", 64, "--format", "txtt"], "did you mean txt?"),
     (["run", "{t}", "--frames", 64, "--machine", "moden"], "did you mean modern?"),
     (["scenario", "x11-468", "-o", "x.rmt"], "unknown scenario 'x11-468'; did you mean x11-486?"),
     (["rnu", "{t}"], "invalid choice: 'rnu'; did you mean run?"),
