@@ -130,6 +130,15 @@ def test_libcachesim_spellings_are_aliases(given, name):
     assert policy_name(given) == name and get_policy(given) is POLICIES[name]
 
 
+def test_what_is_no_policy_name_at_all():
+    for bad in (None, 3):
+        with pytest.raises(ConfigError, match=f"unknown policy {bad!r}"):
+            get_policy(bad)
+    with pytest.raises(ConfigError, match="relative_to='lru,opt': one policy, not 2"):
+        from rmapsim.sim.compare import with_baseline
+        with_baseline(["fifo"], "lru,opt")
+
+
 def test_an_alias_runs_as_the_policy_it_names(pages):
     r = rmapsim.run(pages, frames=3, cache_mode=True, policy="Belady")
     assert r.policy == "opt"

@@ -177,7 +177,10 @@ def with_baseline(policies: list[str], relative_to: str | None) -> list[str]:
     """The policies to run: the given ones, plus the baseline at the end if it is missing."""
     if relative_to is None:
         return list(policies)
-    [relative_to] = parse_policies(relative_to)
+    names = parse_policies(relative_to)
+    if len(names) != 1:
+        raise ConfigError(f"{option('relative_to', relative_to)}: one policy, not {len(names)}")
+    relative_to = names[0]
     return list(policies) + ([] if relative_to in policies else [relative_to])
 
 

@@ -142,7 +142,11 @@ def policy_name(name):
     """The registered NAME for ``name``: exact, or ignoring case and '-', '_', '.' (``LRU``,
     ``ClockPro``, ``S3FIFO``, ``lists26``), or an alias (``Belady``); else a ConfigError with
     the closest name. A path or a module is returned as it is."""
-    if not isinstance(name, str) or name.endswith(".py") or name in registry():
+    if isinstance(name, (ModuleType, os.PathLike)) or name in registry():
+        return name
+    if not isinstance(name, str):
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(registry())})")
+    if name.endswith(".py"):
         return name
     spellings = dict({_folded(n): n for n in registry()}, **ALIASES)
     if _folded(name) in spellings:
