@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "reverse-mapping designs (or a grid of both), side by side",
                        epilog=_run_epilog())
     c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file (- reads standard "
-                   "input), a scenario name or a .toml scenario file (its default machine and --mem apply unless given)")
+                   "input), a scenario name or a .toml scenario file (its default machine and "
+                   "--mem apply unless given)")
     c.add_argument("--policies", metavar="A,B,...", help="comma-separated reclaim policies "
                    "(see `rmapsim policies`; default clock with --rmaps)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
@@ -415,7 +416,8 @@ def _suggest(parser, argv, message: str) -> str:
     return message
 
 
-def _show_note(message, category, filename, lineno, file=None, line=None, _show=warnings.showwarning):
+def _show_note(message, category, filename, lineno, file=None, line=None,
+               _show=warnings.showwarning):
     if issubclass(category, Note):
         print(f"{PROG}: note: {' '.join(str(message).split())}", file=sys.stderr)
     else:

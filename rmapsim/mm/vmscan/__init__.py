@@ -3,11 +3,11 @@
 A policy module defines ``NAME``, ``KIND`` ("realistic": sees only what the kernel sees;
 "reference": given per-reference information or the future), ``MODELS`` (the kernel or paper),
 ``PARAMS`` ({name: (default, help, (low, high))}, see ``policy_params``), optionally ``FUTURE =
-True`` (needs next-use times, ``sim/future.py``) and ``FIELDS`` (its private arrays, rows as ``state.py`` describes), and the
-compiled hooks of ``hooks.py``; ``reclaim(st, ps, sc)`` is the one a policy must have. It keeps
-what it knows about pages in ``nodes.py`` (lists, ghosts, identities, a heap) and in its
-``FIELDS`` (``ps``). Parameters reach compiled code as ``st.params[i]`` in the order of
-``PARAMS``.
+True`` (needs next-use times, ``sim/future.py``) and ``FIELDS`` (its private arrays, rows as
+``state.py`` describes), and the compiled hooks of ``hooks.py``; ``reclaim(st, ps, sc)`` is the
+one a policy must have. It keeps what it knows about pages in ``nodes.py`` (lists, ghosts,
+identities, a heap) and in its ``FIELDS`` (``ps``). Parameters reach compiled code as
+``st.params[i]`` in the order of ``PARAMS``.
 
 A built-in policy is one module plus its line in ``BUILT_IN`` below; its ID is its position
 there. The modules are imported when the registry is first asked for (``POLICIES``,
@@ -187,7 +187,8 @@ def policy_params(module, given):
             raise ConfigError(f"policy {module.NAME}: parameter {pname}={v!r} is not a number") from None
         whole = isinstance(default, int) and not isinstance(default, bool)
         low, high = bounds
-        if whole and x != int(x) or (low is not None and x < low) or (high is not None and x > high):
+        if ((whole and x != int(x)) or (low is not None and x < low)
+                or (high is not None and x > high)):
             raise ConfigError(f"policy {module.NAME}: parameter {pname}={v} must be "
                               f"{param_range(spec)}")
         vals.append(int(x) if whole else x)
