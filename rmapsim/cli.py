@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import warnings
 
-from rmapsim.errors import ConfigError, UserError
+from rmapsim.errors import ConfigError, Note, UserError, cli_names, did_you_mean
 from rmapsim.fileio import write_atomic
 
 PROG = "rmapsim"
@@ -154,6 +156,9 @@ def _compare_source(a):
     name = a.trace[len("scenario:"):] if a.trace.startswith("scenario:") else a.trace
     if (not a.trace.startswith("scenario:") and not is_scenario_file(a.trace)
             and (os.path.exists(a.trace) or name not in SCENARIOS)):
+        if not os.path.exists(a.trace) and a.trace != "-":
+            raise ConfigError(f"{a.trace}: no such file or scenario{did_you_mean(name, SCENARIOS)}"
+                              f" (scenarios: {', '.join(SCENARIOS)}; or a .toml scenario file)")
         if a.seed is not None or a.scale is not None:
             raise ConfigError("--seed and --scale apply to a scenario, not to a trace file")
         return a.trace, a.machine or "modern", a.mem
@@ -230,8 +235,9 @@ def _describe_policy(name, mod) -> None:
     print(f"{name}  [{mod.KIND}{sees}]  {mod.MODELS}")
     if not mod.PARAMS:
         print("    (no parameters)")
-    for p, (default, help_) in mod.PARAMS.items():
-        print(f"    --param {p}={default}  {help_}")
+    from rmapsim.mm.vmscan import param_range
+    for p, spec in mod.PARAMS.items():
+        print(f"    --param {p}={spec[0]}  {spec[1]} [{param_range(spec)}]")
 
 
 def cmd_formats(a) -> int:
@@ -254,14 +260,16 @@ def _run_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rmapsim import __version__
     p = _Parser(prog=PROG, description="A trace-driven simulator of Linux page reclaim and "
                                        "reverse mapping.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="replay a trace on a simulated machine",
                        epilog=_run_epilog())
     r.add_argument("trace", metavar="TRACE", nargs="?", help="trace file (format detected, or "
-                   "--format); optional with --from-snapshot")
+                   "--format; - reads standard input); optional with --from-snapshot")
     r.add_argument("--from-snapshot", metavar="FILE", help="start from a live-machine snapshot "
                    "(`rmapsim snapshot`); without TRACE, report the loaded state and its "
                    "agreement with the kernel's kpagecount")
@@ -316,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="replay one trace under several policies or "
                        "reverse-mapping designs (or a grid of both), side by side",
                        epilog=_run_epilog())
-    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file, a scenario name or "
-                   "a .toml scenario file (its default machine and --mem apply unless given)")
+    c.add_argument("trace", metavar="TRACE_OR_SCENARIO", help="trace file (- reads standard "
+                   "input), a scenario name or a .toml scenario file (its default machine and "
+                   "--mem apply unless given)")
     c.add_argument("--policies", metavar="A,B,...", help="comma-separated reclaim policies "
                    "(see `rmapsim policies`; default clock with --rmaps)")
     c.add_argument("--format", help="trace format (see `rmapsim formats`)")
@@ -376,15 +385,72 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _glue_negative(argv):
+    """``--mem -5M`` as ``--mem=-5M``: argparse takes '-5M' for an option, not a value, and the
+    user would be told 'expected one argument' instead of what is wrong with the size."""
+    out = []
+    for tok in argv:
+        if (out and out[-1].startswith("--") and "=" not in out[-1]
+                and re.fullmatch(r"-\d[\d.]*[a-zA-Z]+", tok)):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _option_strings(parser) -> list[str]:
+    """The long options of ``parser`` and of its sub-commands."""
+    out = []
+    for act in parser._actions:
+        out += [o for o in act.option_strings if o.startswith("--")]
+        for sub in (getattr(act, "choices", None) or {}).values():
+            if isinstance(sub, argparse.ArgumentParser):
+                out += _option_strings(sub)
+    return out
+
+
+def _suggest(parser, argv, message: str) -> str:
+    """argparse's message for a mistyped command, option or choice, with 'did you mean'."""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if m:
+        return message[:m.end(1) + 1] + did_you_mean(m.group(1), re.findall(r"'([^']*)'",
+                                                                         m.group(2))) \
+            + message[m.end(1) + 1:]
+    m = re.match(r"unrecognized arguments: (--[^\s=]+)", message)
+    if m:
+        cmd = next((t for t in argv if not t.startswith("-")), None)
+        sub = parser._subparsers._group_actions[0].choices.get(cmd) if cmd else None
+        return message + did_you_mean(m.group(1), _option_strings(sub or parser))
+    return message
+
+
+def _show_note(message, category, filename, lineno, file=None, line=None,
+               _show=warnings.showwarning):
+    if issubclass(category, Note):
+        print(f"{PROG}: note: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _show(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
     def fail(msg):
         print(f"{PROG}: error: {' '.join(str(msg).split())}", file=sys.stderr)
         return 2
+    argv = _glue_negative(sys.argv[1:] if argv is None else [str(t) for t in argv])
+    parser = build_parser()
+    if not argv:
+        print(parser.format_usage().rstrip(), file=sys.stderr)
+        print(f"{PROG}: give a COMMAND: `{PROG} --help` lists them, `{PROG} demo` shows what "
+              f"{PROG} does", file=sys.stderr)
+        return 2
     try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
+        with cli_names(), warnings.catch_warnings():
+            warnings.showwarning = _show_note
+            warnings.simplefilter("default", Note)
+            args = parser.parse_args(argv)
+            return args.func(args)
     except _ArgError as e:
-        return fail(e)
+        return fail(_suggest(parser, argv, str(e)))
     except UserError as e:
         return fail(e)
     except BrokenPipeError:

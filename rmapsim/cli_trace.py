@@ -46,7 +46,7 @@ def cmd_convert(a) -> int:
     if to is None:
         raise ConfigError(f"cannot tell the output format from the name {a.output!r}: "
                           "give --to FORMAT (see `rmapsim formats`)")
-    if os.path.exists(a.output) and os.path.samefile(a.input, a.output):
+    if a.input != "-" and os.path.exists(a.output) and os.path.samefile(a.input, a.output):
         raise ConfigError(f"{a.output} is the input file: give another output name")
     trace = _open(a.input, a.from_, a.csv_spec, not a.no_instructions)
     info = {}
@@ -97,7 +97,8 @@ def add_parser(subparsers):
 
     c = sub.add_parser("convert", help="convert a trace to another format (compressed per a "
                        ".gz/.xz/.zst suffix)")
-    c.add_argument("input", metavar="IN", help="trace file (format detected, or --from)")
+    c.add_argument("input", metavar="IN", help="trace file (format detected, or --from; - reads "
+                   "standard input)")
     c.add_argument("output", metavar="OUT", help="file to write (atomically)")
     c.add_argument("--from", dest="from_", metavar="FMT", help="input format")
     c.add_argument("--to", metavar="FMT", help="output format (default: from OUT's extension)")

@@ -48,10 +48,11 @@ def test_parse_rmaps():
     assert cmp.parse_rmaps("all") == NAMES == [m.NAME for m in designs()]
     assert cmp.parse_rmaps("objrmap,pte-chain") == ["objrmap", "pte-chain"]
     assert cmp.parse_rmaps(["pte-chain"]) == ["pte-chain"]
-    for bad, msg in (("pte-chain,nope", "--rmaps: unknown reverse-mapping design 'nope'"),
-                     ("", "--rmaps expects a comma-separated list"),
-                     ("pte-chain,,objrmap", "--rmaps expects"),
-                     ("objrmap,objrmap", "'objrmap' given twice in --rmaps"),
+    # the Python API names its argument (rmaps=); the command line's --rmaps is tested below
+    for bad, msg in (("pte-chain,nope", "rmaps=: unknown reverse-mapping design 'nope'"),
+                     ("", "rmaps= expects a comma-separated list"),
+                     ("pte-chain,,objrmap", "rmaps= expects"),
+                     ("objrmap,objrmap", "'objrmap' given twice in rmaps="),
                      ("all,objrmap", "unknown reverse-mapping design 'all'")):
         with pytest.raises(ConfigError, match=msg):
             cmp.parse_rmaps(bad)

@@ -38,7 +38,8 @@ def test_every_design_has_the_interface_and_the_default_is_the_seeds():
 
 
 def test_an_unknown_design_is_one_line_naming_the_option(tmp_path):
-    with pytest.raises(ConfigError, match="--rmap: unknown reverse-mapping design 'nope'"):
+    # the Python API names its argument (rmap=), the command line its option (--rmap)
+    with pytest.raises(ConfigError, match="rmap=: unknown reverse-mapping design 'nope'"):
         get_design("nope")
     trace = tmp_path / "t.txt"
     trace.write_text("".join(f"{i % 50}\n" for i in range(100)))

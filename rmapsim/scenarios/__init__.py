@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmapsim.errors import ConfigError
+from rmapsim.errors import ConfigError, did_you_mean
 from rmapsim.scenarios import spec as _spec
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
@@ -103,7 +103,8 @@ def get_scenario(name) -> Scenario:
         return SCENARIOS[name]
     if is_scenario_file(name) or os.path.isfile(name):
         return load_scenario(name)
-    raise ConfigError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)}; or give the "
+    raise ConfigError(f"unknown scenario {name!r}{did_you_mean(name, SCENARIOS)} (known: "
+                      f"{', '.join(SCENARIOS)}; or give the "
                       f"path of a .toml scenario file)")
 
 

@@ -1,6 +1,8 @@
 """``rmapsim.run``: replay a trace on a simulated machine under one policy."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rmapsim.errors import ConfigError, TraceError
@@ -19,13 +21,13 @@ from rmapsim.mm.state import (COUNTERS, DONE, ERR_ADDR, ERR_HANDLE, ERR_MMAP, ER
 from rmapsim.mm.vmscan import get_policy, policy_params, sees_refs
 from rmapsim.mm.vmscan.dispatch import policy_init
 from rmapsim.mm.vmscan.hooks import HOOK_SLOTS, bind
-from rmapsim.sim.config import GEOMETRIES, build_machine
+from rmapsim.sim.config import GEOMETRIES, build_machine, check_param_names
 from rmapsim.sim.future import chunk_next_use, stored_next_use
 from rmapsim.sim.progress import Progress
 from rmapsim.sim.replay import replay_chunk, replay_refs
 from rmapsim.sim.highorder import fragmentation, frame_kinds, request_log, summary as highorder_summary
 from rmapsim.sim.result import rmap_op_keys, Result, Timeline
-from rmapsim.trace import Trace, from_events, open_trace
+from rmapsim.trace import Trace, from_events, from_pages, open_trace
 from rmapsim.trace.events import OP_WRITE
 
 DEFAULT_CHECK_EVERY = 10_000
@@ -34,10 +36,23 @@ NO_FUTURE = np.empty(0, np.int64)
 
 
 def _as_trace(trace, format):
+    """A Trace from what ``run`` accepts: a Trace, a path, an EVENT_DTYPE array, or page numbers
+    (a list or an integer array, read as ``from_pages`` reads them)."""
     if isinstance(trace, Trace):
         return trace
+    if isinstance(trace, (list, tuple, range)) or (isinstance(trace, np.ndarray)
+                                                   and trace.dtype.names is None):
+        pages = np.asarray(trace)
+        if pages.dtype.kind not in "ui" and pages.size:
+            raise ConfigError(f"trace: page numbers must be integers, not {pages.dtype} (or pass "
+                              f"rmapsim.trace.from_pages(pages, writes) or an EVENT_DTYPE array)")
+        return from_pages(pages.astype(np.int64) if pages.dtype == object else pages)
     if isinstance(trace, np.ndarray):
         return from_events(trace)
+    if not isinstance(trace, (str, bytes, os.PathLike)):
+        raise ConfigError(f"trace must be a path, a Trace, page numbers (a list or an integer "
+                          f"array; rmapsim.trace.from_pages) or an EVENT_DTYPE array, not "
+                          f"{type(trace).__name__}")
     return open_trace(trace, format)
 
 
@@ -62,12 +77,20 @@ def boot(*, policy="clock", params=None, mem=None, frames=None, cache_mode=False
     the StructRef view of the same arrays for compiled code). ``rmap`` names the
     reverse-mapping design (``mm/rmap/``), ``contig`` the contiguity strategy
     (``mm/contig/``)."""
-    pol = get_policy(policy)
+    pol, pvals, rest = policy_and_params(policy, params)
     design = get_design(rmap)
     strategy = get_strategy(contig)
-    pvals, rest = policy_params(pol, params)
     m = build_machine(machine, mem, frames, cache_mode, rest)
     return _boot_state(pol, pvals, m, check, design, strategy)
+
+
+def policy_and_params(policy, params):
+    """(policy module, its parameter values, the machine and cost parameters of ``params``); a
+    name that is none of these is a ConfigError naming the policy and its parameters."""
+    pol = get_policy(policy)
+    pvals, rest = policy_params(pol, params)
+    check_param_names(rest, [pol])
+    return pol, pvals, rest
 
 
 def _boot_state(pol, pvals, m, check, design, strategy=None):

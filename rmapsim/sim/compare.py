@@ -32,7 +32,7 @@ import csv
 import io
 import json
 
-from rmapsim.errors import ConfigError
+from rmapsim.errors import ConfigError, did_you_mean, option
 from rmapsim.fileio import write_atomic  # noqa: F401  (re-exported for callers)
 
 # (key, table heading, kind): kind "t" text, "n" integer, "r" ratio, "s" simulated ns shown in
@@ -71,24 +71,32 @@ RMAP_COLUMNS = (
 SAME_UNDER_EVERY_DESIGN = ("faults", "misses", "minor_faults", "major_faults")
 
 
-def _names(text, option: str, what: str, one: str, known=None) -> list[str]:
-    """'a,b,c' -> ['a', 'b', 'c'], none empty, none twice, each in ``known`` if given."""
+def _names(text, what: str, one: str, known=None, canon=str) -> list[str]:
+    """'a,b,c' -> ['a', 'b', 'c'], none empty, each in ``known`` if given, each as ``canon``
+    spells it, none twice. ``what`` names the argument (``policies``, ``rmaps``)."""
+    arg = option(what)
     names = [p.strip() for p in str(text).split(",")]
     if not text or any(not p for p in names):
-        raise ConfigError(f"{option} expects a comma-separated list of {what}, not {text!r}")
+        raise ConfigError(f"{arg} expects a comma-separated list of {_WHAT[what]}, not {text!r}")
     for p in names if known is not None else ():
         if p not in known:
-            raise ConfigError(f"{option}: unknown {one} {p!r} (known: {', '.join(known)})")
+            raise ConfigError(f"{arg}: unknown {one} {p!r}{did_you_mean(p, known)} "
+                              f"(known: {', '.join(known)})")
+    names = [canon(p) for p in names]
     dup = sorted({p for p in names if names.count(p) > 1})
     if dup:
-        raise ConfigError(f"{one} {dup[0]!r} given twice in {option}")
+        raise ConfigError(f"{one} {dup[0]!r} given twice in {arg}")
     return names
 
 
+_WHAT = {"policies": "policies", "rmaps": "reverse-mapping designs (or all)"}
+
+
 def parse_policies(text: str) -> list[str]:
-    """'a,b,c' -> ['a', 'b', 'c'], each a known policy or a policy file, none twice."""
-    from rmapsim.mm.vmscan import get_policy
-    names = _names(text, "--policies", "policies", "policy")
+    """'a,b,c' -> ['a', 'b', 'c'], each a known policy (its registered name for any spelling
+    ``policy_name`` knows) or a policy file, none twice."""
+    from rmapsim.mm.vmscan import get_policy, policy_name
+    names = _names(text, "policies", "policy", canon=policy_name)
     for p in names:
         get_policy(p)
     return names
@@ -103,22 +111,18 @@ def parse_rmaps(value) -> list[str]:
         value = ",".join(map(str, value))
     if value.strip() == "all":
         return known
-    return _names(value, "--rmaps", "reverse-mapping designs (or all)",
-                  "reverse-mapping design", known)
+    return _names(value, "rmaps", "reverse-mapping design", known)
 
 
 def split_params(policies, params) -> dict:
     """Per policy, the parameters that reach it: its own parameters and every machine or cost
     parameter. A name no policy of the list and no machine knows is an error."""
     from rmapsim.mm.vmscan import get_policy
-    from rmapsim.sim.config import cost_fields, machine_fields
+    from rmapsim.sim.config import check_param_names, cost_fields, machine_fields
     params = dict(params or {})
     machine = machine_fields() | cost_fields()
     mods = {p: get_policy(p) for p in policies}
-    for k in params:
-        if k not in machine and not any(k in m.PARAMS for m in mods.values()):
-            raise ConfigError(f"parameter {k!r} belongs to none of the policies "
-                              f"{', '.join(policies)} and is no machine or cost parameter")
+    check_param_names(params, list(mods.values()))
     return {p: {k: v for k, v in params.items() if k in machine or k in m.PARAMS}
             for p, m in mods.items()}
 
@@ -186,11 +190,14 @@ def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -
             f = first.setdefault((d["policy"], d["pte_table_order"]), d)
             d["faults_differ"] = any(d[k] != f[k] for k in SAME_UNDER_EVERY_DESIGN)
     if relative_to is not None:
+        from rmapsim.mm.vmscan import policy_name
+        relative_to = policy_name(relative_to)
         for d in out:
             base = next((b for b in out if b["policy"] == relative_to
                          and b["rmap"] == d["rmap"]), None)
             if base is None:
-                raise ConfigError(f"--relative-to {relative_to}: that policy is not among the runs")
+                raise ConfigError(f"{option('relative_to', relative_to)}: that policy is not among "
+                                  f"the runs")
             d["misses_relative"] = _ratio(d["misses"], base["misses"])
             d["relative_to"] = relative_to
     return out
@@ -198,10 +205,13 @@ def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -
 
 def with_baseline(policies: list[str], relative_to: str | None) -> list[str]:
     """The policies to run: the given ones, plus the baseline at the end if it is missing."""
-    if relative_to is None or relative_to in policies:
+    if relative_to is None:
         return list(policies)
-    parse_policies(relative_to)
-    return list(policies) + [relative_to]
+    names = parse_policies(relative_to)
+    if len(names) != 1:
+        raise ConfigError(f"{option('relative_to', relative_to)}: one policy, not {len(names)}")
+    relative_to = names[0]
+    return list(policies) + ([] if relative_to in policies else [relative_to])
 
 
 def _by_rmap(rs) -> bool:

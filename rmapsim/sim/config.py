@@ -10,7 +10,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field, replace
 
-from rmapsim.errors import ConfigError
+from rmapsim.errors import ConfigError, did_you_mean, option
 
 PAGE_SIZE = 4096
 
@@ -100,7 +100,8 @@ class Machine:
 
     def validate(self) -> "Machine":
         if self.geometry not in GEOMETRIES:
-            raise ConfigError(f"unknown page-table geometry {self.geometry!r} "
+            raise ConfigError(f"unknown page-table geometry {self.geometry!r}"
+                              f"{did_you_mean(self.geometry, GEOMETRIES)} "
                               f"(known: {', '.join(GEOMETRIES)})")
         if self.frames < 1:
             raise ConfigError(f"memory of {self.frames} frames is impossible")
@@ -114,7 +115,8 @@ class Machine:
                 raise ConfigError(
                     f"RAM of {self.frames} frames is below what the kernel needs: "
                     f"{self.kernel_reserved} reserved + {self.watermarks[2]} free pages (high "
-                    f"watermark) + 8 for page tables and a process = {need} frames")
+                    f"watermark) + 8 for page tables and a process = {need} frames (or "
+                    f"{option('cache_mode', True)}: a cache of the trace's pages alone)")
             if self.swap_pages is not None and 0 < self.swap_pages < 8:
                 raise ConfigError(f"swap of {self.swap_pages} pages is too small to hold "
                                   f"anything useful (need at least 8)")
@@ -135,12 +137,31 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 
           "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
 
 
-def parse_size(text: str) -> int:
-    """'8M', '512KiB', '1g', '4096' -> bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ConfigError(f"cannot read memory size {text!r} (use e.g. 8M, 512KiB, 2G)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+def parse_size(text: str, name: str = "mem") -> int:
+    """'8M', '512KiB', '1g', '4096' -> bytes (``name``: the argument, for the message)."""
+    m = re.fullmatch(r"\s*([-+]?)(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not m or m.group(3).lower() not in _UNITS:
+        raise ConfigError(f"{option(name, text)}: cannot read a memory size (use e.g. 8M, 512KiB, "
+                          f"2G)")
+    if m.group(1) == "-" and float(m.group(2)):
+        raise ConfigError(f"{option(name, text)}: a memory size cannot be negative")
+    return int(float(m.group(2)) * _UNITS[m.group(3).lower()])
+
+
+def _mem_frames(mem) -> int:
+    """Frames of RAM in ``mem`` (bytes, or a size such as '16M'); a size below one frame is an
+    error that says what it was read as, and guesses MiB were meant."""
+    if isinstance(mem, str):
+        nbytes = parse_size(mem)
+    else:
+        nbytes = int(mem)
+        if nbytes < 0:
+            raise ConfigError(f"{option('mem', mem)}: a memory size cannot be negative")
+    if 0 < nbytes < PAGE_SIZE:
+        meant = f"{str(mem).strip()}M"
+        raise ConfigError(f"{option('mem', mem)} is {nbytes} bytes, below the minimum of one "
+                          f"4 KiB frame; did you mean {option('mem', meant)}?")
+    return nbytes // PAGE_SIZE
 
 
 def machine_fields() -> set[str]:
@@ -149,6 +170,26 @@ def machine_fields() -> set[str]:
 
 def cost_fields() -> set[str]:
     return {f.name for f in dataclasses.fields(Costs)}
+
+
+def check_param_names(names, policies) -> None:
+    """A ConfigError for the first of ``names`` that is neither a parameter of one of the policy
+    modules ``policies`` nor a machine or cost parameter: it names the policies, lists their
+    parameters, suggests a close spelling and says which other policies have the name."""
+    machine = machine_fields() | cost_fields()
+    for k in names:
+        if k in machine or any(k in m.PARAMS for m in policies):
+            continue
+        from rmapsim.mm.vmscan import POLICIES
+        who = (f"policy {policies[0].NAME} has no" if len(policies) == 1 else
+               f"no policy of {', '.join(m.NAME for m in policies)} has a")
+        theirs = "; ".join(f"{m.NAME}: {', '.join(m.PARAMS) or 'none'}" for m in policies)
+        hint = did_you_mean(k, [p for m in policies for p in m.PARAMS] + sorted(machine))
+        others = [name for name, m in POLICIES.items() if k in m.PARAMS]
+        elsewhere = f"; {k} is a parameter of {', '.join(others)}" if others else ""
+        raise ConfigError(f"{who} parameter {k!r}, and it is no machine or cost parameter{hint} "
+                          f"(policy parameters: {theirs}{elsewhere}; machine and cost parameters: "
+                          f"`rmapsim run --help`)")
 
 
 def _coerce(name, value, like):
@@ -173,16 +214,19 @@ def build_machine(preset: str = "modern", mem: str | int | None = None, frames: 
     """Machine from a preset, a RAM size (``mem`` bytes or ``frames``) and named overrides of
     machine fields or cost constants."""
     if preset not in PRESETS:
-        raise ConfigError(f"unknown machine preset {preset!r} (known: {', '.join(PRESETS)})")
+        raise ConfigError(f"unknown machine preset {preset!r}{did_you_mean(preset, PRESETS)} "
+                          f"(known: {', '.join(PRESETS)})")
     if mem is not None and frames is not None:
-        raise ConfigError("give either --mem or --frames, not both")
+        raise ConfigError(f"give either {option('mem')} or {option('frames')}, not both")
     if frames is None:
         if mem is None:
             mem = DEFAULT_MEM[preset]
         if mem is None:
-            raise ConfigError("memory size needed: --mem SIZE or --frames N")
-        nbytes = parse_size(mem) if isinstance(mem, str) else int(mem)
-        frames = nbytes // PAGE_SIZE
+            raise ConfigError(f"memory size needed: {option('mem', 'SIZE', raw=True)} (e.g. "
+                              f"{option('mem', '16M')}) or {option('frames', 'N', raw=True)}")
+        frames = _mem_frames(mem)
+    elif int(frames) < 0:
+        raise ConfigError(f"{option('frames', frames)}: a number of frames cannot be negative")
     kw = dict(PRESETS[preset])
     costs = kw.pop("costs")
     cost_over = {}
@@ -193,7 +237,8 @@ def build_machine(preset: str = "modern", mem: str | int | None = None, frames: 
             default = kw.get(k, getattr(Machine, k, None))
             kw[k] = _coerce(k, v, default if default is not None else 0)
         else:
-            raise ConfigError(f"unknown machine or cost parameter {k!r}")
+            raise ConfigError(f"unknown machine or cost parameter {k!r}"
+                              f"{did_you_mean(k, sorted(machine_fields() | cost_fields()))}")
     if cache_mode:
         kw.setdefault("zero_page", False)
         if "swap_pages" in kw and "swap_pages" not in (overrides or {}):

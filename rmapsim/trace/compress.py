@@ -4,15 +4,21 @@ Reading: the codec is chosen by the file's magic bytes (RFC 1952 gzip ``1f 8b``,
 ``fd 37 7a 58 5a 00``, zstd frame ``28 b5 2f fd``), never by its name, so a misnamed file still
 reads. ``Source`` hands out decompressed bytes and counts the on-disk bytes consumed, which the
 progress bar shows; every failure (missing file, corrupt or truncated stream) is a ``TraceError``.
+The path ``-`` is standard input, every format of it (copied to a temporary file, as a trace is
+read more than once).
 
 Writing: the codec is chosen by the name's suffix (``.gz``, ``.xz``, ``.zst``).
 """
 from __future__ import annotations
 
+import atexit
 import gzip
 import io
 import lzma
 import os
+import shutil
+import sys
+import tempfile
 import zlib
 
 import zstandard
@@ -45,6 +51,26 @@ def sniff_codec(head: bytes) -> str | None:
     return None
 
 
+STDIN = "-"
+_stdin_copy = None
+
+
+def stdin_copy() -> str:
+    """A file holding all of standard input, made once per process (a trace is read more than
+    once: to detect its format, then once per pass) and removed at exit."""
+    global _stdin_copy
+    if _stdin_copy is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise TraceError(STDIN, "standard input is a terminal: pipe a trace into it "
+                                    "(e.g. `zcat t.txt.gz | rmapsim run - ...`)")
+        fd, path = tempfile.mkstemp(prefix="rmapsim-stdin-")
+        atexit.register(os.unlink, path)
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        _stdin_copy = path
+    return _stdin_copy
+
+
 class Source:
     """A readable, decompressed view of one trace file.
 
@@ -55,7 +81,7 @@ class Source:
     def __init__(self, path: str):
         self.path = str(path)
         try:
-            self._raw = open(self.path, "rb")
+            self._raw = open(stdin_copy() if self.path == STDIN else self.path, "rb")
         except OSError as e:
             raise TraceError(self.path, f"cannot open: {e.strerror or e}") from None
         try:

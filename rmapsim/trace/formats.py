@@ -1,15 +1,18 @@
 """The format registry: names, descriptions, detection from the file name and the content.
 
-``open_trace`` decides the format in this order: an explicit ``format``; the native binary magic
-or the native text header at the start of the (decompressed) data; the file name's extension
-after any ``.gz``/``.xz``/``.zst``; a look at the first 64 KiB of content.
+``open_trace`` decides the format in this order: an explicit ``format``; a magic number or header
+at the start of the (decompressed) data (native, text, lcs, damon); the file name's extension
+after any ``.gz``/``.xz``/``.zst`` if the first 64 KiB of content fit that format; else what
+that content looks like (saying so in a ``FormatNote`` warning when the name said otherwise);
+else the name's format, whose reader then says where the content goes wrong.
 """
 from __future__ import annotations
 
 import os
 import re
+import warnings
 
-from rmapsim.errors import ConfigError, TraceError
+from rmapsim.errors import ConfigError, Note, TraceError, did_you_mean, option
 from rmapsim.trace import native, text
 from rmapsim.trace.base import Trace
 from rmapsim.trace.compress import Source, split_suffix
@@ -57,14 +60,15 @@ _EXTENSIONS = (
 )
 SNIFF_BYTES = 1 << 16
 
-_LINE_KINDS = (
+# the text formats' lines, in the order detection tries them (txt before lirs: digits alone)
+_LINE_PATTERNS = dict((
     ("lackey", re.compile(rb"(?:[ILSM]\s+(?:0x)?[0-9a-fA-F]+\s*,\s*\d+|(?:==|--)\d+(?:==|--).*)")),
     ("rwpages", re.compile(rb"[RrWw]\s+(?:0x)?[0-9a-fA-F]+")),
     ("txt", re.compile(rb"\d+")),
     ("lirs", re.compile(rb"\d+|\*")),
     ("vmsim", re.compile(rb"(?:0[xX])?[0-9a-fA-F]+\s+[RrWw](?:\s*#.*)?")),
     ("text", re.compile(rb"(?:[RW]\s+\S+\s+\S+|(?:MMAP|MUNMAP|FORK|EXEC|EXIT|FILE)\s.*)")),
-)
+))
 
 
 _CSV_LINE = re.compile(rb"[^,\n]*,[^\n]*")
@@ -75,7 +79,8 @@ def canonical(name: str) -> str:
     for known in FORMATS:
         if str(name).lower() == known.lower():
             return known
-    raise ConfigError(f"unknown trace format {name!r}; known formats: {', '.join(FORMATS)}")
+    raise ConfigError(f"unknown trace format {name!r}; known formats: {', '.join(FORMATS)}"
+                      f"{did_you_mean(name, FORMATS)}")
 
 
 def format_from_name(path: str) -> str | None:
@@ -88,6 +93,24 @@ def format_from_name(path: str) -> str | None:
     return None
 
 
+def _text_lines(head: bytes) -> list[bytes]:
+    """The first lines of text content that say what it is: no blank or '#' lines, none cut
+    short by the end of ``head``."""
+    lines = head.split(b"\n")
+    if len(head) == SNIFF_BYTES:
+        lines.pop()                      # possibly cut short
+    return [ln.strip() for ln in lines[:500] if ln.strip() and not ln.startswith(b"#")]
+
+
+def _lines_are(name: str, lines: list[bytes]) -> bool:
+    """Whether every one of ``lines`` is a line of the text format ``name``."""
+    pattern = _LINE_PATTERNS[name]
+    if not lines or not all(pattern.fullmatch(ln) for ln in lines):
+        return False
+    # valgrind's own '==pid==' lines alone are no trace
+    return name != "lackey" or not all(ln[:2] in (b"==", b"--") for ln in lines)
+
+
 def sniff(head: bytes) -> str | None:
     """Guess the format of content with no telling magic or extension."""
     if looks_like_damon(head):
@@ -98,23 +121,34 @@ def sniff(head: bytes) -> str | None:
         if looks_like_vscsi(head):
             return "vscsi"
         return "oracleGeneral" if looks_like_oracle_general(head) else None
-    lines = head.split(b"\n")
-    if len(head) == SNIFF_BYTES:
-        lines.pop()                      # possibly cut short
-    lines = [ln.strip() for ln in lines[:500] if ln.strip() and not ln.startswith(b"#")]
+    lines = _text_lines(head)
     if not lines:
         return None
-    for name, pattern in _LINE_KINDS:
-        if all(pattern.fullmatch(ln) for ln in lines):
-            if name == "lackey" and all(ln[:2] in (b"==", b"--") for ln in lines):
-                continue
+    for name in _LINE_PATTERNS:
+        if _lines_are(name, lines):
             return name
     if _CSV_LINE.fullmatch(lines[-1]) and all(_CSV_LINE.fullmatch(ln) for ln in lines[1:]):
         return "csv"
     return None
 
 
-def detect(path: str, head: bytes) -> str:
+_BINARY_LOOKS = {"lcs": looks_like_lcs, "vscsi": looks_like_vscsi,
+                 "oracleGeneral": looks_like_oracle_general, "damon": looks_like_damon,
+                 "native": lambda head: head.startswith(native.MAGIC)}
+
+
+def fits(name: str, head: bytes) -> bool:
+    """Whether ``head`` can begin a trace of format ``name``, as far as a look tells: a name's
+    format is kept unless its content is plainly another's."""
+    if name in _BINARY_LOOKS:
+        return _BINARY_LOOKS[name](head)
+    if name == "csv":                    # its columns and separator are the user's to say
+        return b"\0" not in head[:4096]
+    return _lines_are(name, _text_lines(head))
+
+
+def _by_mark(head: bytes) -> str | None:
+    """The format a file's first bytes name outright (a magic number or header line)."""
     if head.startswith(native.MAGIC):
         return "native"
     if head.startswith(text.HEADER.encode()):
@@ -123,11 +157,33 @@ def detect(path: str, head: bytes) -> str:
         return "lcs"
     if head.startswith(DAMON_MARK):
         return "damon"
-    name = format_from_name(path) or sniff(head)
-    if name is None:
+    return None
+
+
+class FormatNote(Note):
+    """The content of a trace says another format than its name: the content's is used."""
+
+
+def detect(path: str, head: bytes) -> str:
+    """The format of a trace from its first bytes and its name. The content decides when it
+    plainly is one format and the name says another (``x.trace.gz`` of 'R <hex>' lines is
+    rwpages, not LIRS); a FormatNote warning then says what was assumed."""
+    by_name = format_from_name(path)
+    found = _by_mark(head)
+    if found is None:
+        if by_name is not None and fits(by_name, head):
+            return by_name
+        found = sniff(head)
+    if found is None:
+        if by_name is not None:          # its reader will say where the content goes wrong
+            return by_name
         raise TraceError(path, "cannot tell the trace format from the file name or the content; "
                                f"name it, one of: {', '.join(FORMATS)}")
-    return name
+    if by_name is not None and by_name != found:
+        warnings.warn(FormatNote(f"{path}: its content is {found}, not the {by_name} its name "
+                                 f"suggests: read as {found} (give {option('format')} to "
+                                 f"choose)"), stacklevel=3)
+    return found
 
 
 def open_trace(path, format: str | None = None, *, instructions: bool = True,

@@ -28,7 +28,7 @@ import importlib
 
 from numba import config as numba_config
 
-from rmapsim.errors import ConfigError
+from rmapsim.errors import ConfigError, did_you_mean, option
 from rmapsim.jit import kernel
 from rmapsim.mm.layout import (G_NR_MAPPED, G_RMAP, PG_dirty, R_CHECK, R_INIT, R_PAGE_ADD,
                                R_PAGE_MOVED, R_PAGE_REMOVE, R_VMA_ADJUST, R_VMA_FORK, R_VMA_LINK,
@@ -73,7 +73,8 @@ def get_design(name):
         if mod.NAME == name:
             return mod
     known = ", ".join(m.NAME for m in designs())
-    raise ConfigError(f"--rmap: unknown reverse-mapping design {name!r} (known: {known})")
+    raise ConfigError(f"{option('rmap')}: unknown reverse-mapping design {name!r}"
+                      f"{did_you_mean(name, [m.NAME for m in designs()])} (known: {known})")
 
 
 def design_id(module) -> int:

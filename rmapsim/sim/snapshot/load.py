@@ -65,15 +65,13 @@ def load(path, *, policy="clock", params=None, mem=None, frames=None, machine="m
     from rmapsim.mm.debug import check_invariants
     from rmapsim.mm.snapshot import INSTALL_OK, snapshot_install
     from rmapsim.mm.state import G_ADDR_LIMIT, G_NR_FREE, G_ZERO_FRAME, make_room
-    from rmapsim.mm.vmscan import get_policy, policy_params
-    from rmapsim.sim.api import _boot_state
+    from rmapsim.sim.api import _boot_state, policy_and_params
     from rmapsim.sim.config import GEOMETRIES, build_machine
     if cache_mode:
         raise ConfigError("a snapshot loads into kernel mode (page tables, ZERO_PAGE, "
                           "watermarks): drop --cache-mode")
     snap = read(path)
-    pol = get_policy(policy)
-    pvals, rest = policy_params(pol, params)
+    pol, pvals, rest = policy_and_params(policy, params)
     probe = build_machine(machine, mem, frames if (mem is not None or frames is not None)
                           else 1 << 20, False, rest)
     levels, bits, _ = GEOMETRIES[probe.geometry]

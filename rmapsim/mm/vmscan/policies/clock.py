@@ -28,7 +28,7 @@ KIND = "realistic"
 MODELS = ("LaHaise 1997 page-centric kswapd (docs/reference/seed-lahaise-1997.txt); "
           "shrink_mmap's clock over mem_map")
 PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accessed bit (MMU); "
-                          "0: new pages start unreferenced")}
+                          "0: new pages start unreferenced", (0, 1))}
 
 
 # No page_added or page_removed: the clock keeps nothing per page but the pte and page bits.

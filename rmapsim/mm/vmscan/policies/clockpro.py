@@ -81,10 +81,12 @@ NAME = "clock-pro"
 KIND = "realistic"
 MODELS = "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC 2005): hot/cold/test clock, three hands"
 PARAMS = {"init_ref": (0, "1: the faulting reference sets the new page's accessed bit and counts "
-                          "as a re-reference; 0: it only starts the test period (paper)"),
-          "cold_init": (0.01, "initial cold target m_c as a fraction of memory (adapts)"),
+                          "as a re-reference; 0: it only starts the test period (paper)", (0, 1)),
+          "cold_init": (0.01, "initial cold target m_c as a fraction of memory (adapts)",
+                        (0, 1)),
           "warm_hot": (1, "1: until memory first fills, new pages enter hot while fewer than "
-                          "m - m_c are (the authors' clock-pro.c); 0: every new page cold")}
+                          "m - m_c are (the authors' clock-pro.c); 0: every new page cold",
+                        (0, 1))}
 
 CLOCK = 0
 HOT, COLD, COLD_TEST = 1, 2, 3          # node_val of a frame; a ghost is always in test

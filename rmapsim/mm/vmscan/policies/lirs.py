@@ -73,7 +73,7 @@ NAME = "lirs"
 KIND = "reference"
 MODELS = "LIRS (Jiang & Zhang, SIGMETRICS 2002) as libCacheSim LIRS.c"
 PARAMS = {"hir_ratio": (0.01, "fraction of memory for resident HIR pages (libCacheSim "
-                              "hirs_ratio; at least one page)")}
+                              "hirs_ratio; at least one page)", (0, 1))}
 
 S = 0                                   # node list: the LIRS stack, head = bottom
 Q, NH = 0, 1                            # the lists of cl_head, cl_tail and cl_len

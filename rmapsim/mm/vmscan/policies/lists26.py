@@ -66,7 +66,8 @@ KIND = "realistic"
 MODELS = ("Linux 2.6.20 active/inactive lists: mark_page_accessed, shrink_zone, "
           "shrink_active_list (reclaim_mapped, swap_tendency), shrink_page_list (mm/vmscan.c)")
 PARAMS = {"swappiness": (60, "vm_swappiness: 0-100, how readily mapped pages are deactivated "
-                             "(swap_tendency = mapped_ratio/2 + distress + swappiness)")}
+                             "(swap_tendency = mapped_ratio/2 + distress + swappiness)",
+                         (0, 100))}           # 2.6.20's sysctl bound
 
 ACTIVE = 0
 INACTIVE = 1

@@ -97,11 +97,12 @@ KIND = "realistic"
 MODELS = ("Linux 6.1 multi-gen LRU: generations per type, page-table-walk aging, eviction from "
           "min_seq with tiers and refault feedback (mm/vmscan.c lru_gen_*, mm/workingset.c)")
 PARAMS = {"swappiness": (60, "vm_swappiness 0..200: gain of anon vs file in the refault "
-                             "feedback (0: file only; 1: file first; 200: anon first)"),
+                             "feedback (0: file only; 1: file first; 200: anon first)",
+                         (0, 200)),
           "fault_active": (1, "1: a page-cache page read in by a fault joins max_seq, as 6.1 "
                               "does for every fault; 0: it joins min_seq, as 6.1 adds a clean "
                               "page read by read(2), which the simulator has no other way to "
-                              "express")}
+                              "express", (0, 1))}
 
 MIN_NR_GENS = 2
 MAX_NR_GENS = 4

@@ -50,10 +50,11 @@ NAME = "s3fifo"
 KIND = "reference"
 MODELS = "S3-FIFO (Yang et al., SOSP 2023; libCacheSim S3FIFO): small + main FIFO + ghost"
 PARAMS = {
-    "small_ratio": (0.10, "small FIFO size as a fraction of the frames (truncated)"),
-    "ghost_ratio": (0.90, "ghost FIFO entries as a fraction of the frames (truncated)"),
+    "small_ratio": (0.10, "small FIFO size as a fraction of the frames (truncated)", (0, 1)),
+    "ghost_ratio": (0.90, "ghost FIFO entries as a fraction of the frames (truncated)", (0, 1)),
     "move_threshold": (2, "references in the small FIFO needed to move to main on eviction "
-                          "(libCacheSim's move-to-main-threshold; the paper's rule is 1)"),
+                          "(libCacheSim's move-to-main-threshold; the paper's rule is 1)",
+                       (1, None)),
 }
 
 

@@ -85,8 +85,10 @@ KIND = "realistic"
 MODELS = ("Linux 2.6.28 split LRU (shrink_zone, get_scan_ratio, shrink_active_list, "
           "shrink_page_list; mm/vmscan.c) with 3.15 workingset refault distance (mm/workingset.c)")
 PARAMS = {
-    "swappiness": (60, "vm_swappiness 0..100 (200 - swappiness is the file priority); default 60"),
-    "workingset": (1, "1: shadow entries and refault activation (3.15); 0: plain 2.6.28"),
+    # 200 as since Linux 5.8, whose get_scan_count keeps this anon/file priority split
+    "swappiness": (60, "vm_swappiness 0..200 (200 - swappiness is the file priority); default 60",
+                   (0, 200)),
+    "workingset": (1, "1: shadow entries and refault activation (3.15); 0: plain 2.6.28", (0, 1)),
 }
 
 LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = 0, 1, 2, 3

@@ -14,7 +14,7 @@ from rmapsim.mm.vmscan.nodes import list_add_tail, list_del, list_move_tail
 NAME = "second-chance"
 KIND = "realistic"          # sees only what a kernel sees ("reference": every reference too)
 MODELS = "FIFO with a second chance for pages whose accessed bit is set"
-PARAMS = {}                 # {"name": (default, "help")}: st.params[i] in this order
+PARAMS = {}                 # {"name": (default, "help", (low, high))}: st.params[i] in order
 QUEUE = 0                   # a list of nodes.py (there are 16); head = oldest
 FIELDS = (                  # private arrays: (name, dtype, size, fill, growth group)
     ("second_chances", "int64", "1", 0, None),

@@ -84,7 +84,7 @@ KIND = "realistic"
 MODELS = ("Linux 2.0.40 kswapd: try_to_free_page, shrink_mmap, swap_out, swap_out_process, "
           "try_to_swap_out with page ages (mm/vmscan.c, mm/filemap.c)")
 PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accessed bit (MMU); "
-                          "0: new pages start unreferenced")}
+                          "0: new pages start unreferenced", (0, 1))}
 
 MAX_PAGE_AGE = 20
 PAGE_ADVANCE = 3

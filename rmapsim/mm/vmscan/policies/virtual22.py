@@ -75,7 +75,7 @@ KIND = "realistic"
 MODELS = ("Linux 2.2.1 kswapd: do_try_to_free_pages, shrink_mmap, swap_out (largest swap_cnt), "
           "swap_out_process, try_to_swap_out with PG_referenced (mm/vmscan.c, mm/filemap.c)")
 PARAMS = {"init_ref": (1, "1: the faulting reference sets the new page's accessed bit (MMU); "
-                          "0: new pages start unreferenced")}
+                          "0: new pages start unreferenced", (0, 1))}
 
 SWAP_CLUSTER_MAX = 32
 
