@@ -187,7 +187,7 @@ def test_cli_compare_rmaps(tmp_path, trace_file):
     (["--rmaps", "objrmap,objrmap"], "given twice in --rmaps"),
     (["--rmaps", ""], "--rmaps expects"),
     (["--rmaps", "all", "--rmap", "objrmap"], "--rmap: not allowed with argument --rmaps"),
-    ([], "compare needs --policies A,B,... or --rmaps"),
+    ([], "compare needs --policies A,B,..., --rmaps"),
 ])
 def test_cli_rmaps_errors_one_line_exit_2(tmp_path, trace_file, args, msg):
     r = rmapsim_cmd("compare", trace_file, *args, "--mem", "4M", "--csv", "out.csv",

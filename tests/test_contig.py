@@ -211,7 +211,7 @@ def test_the_compiled_index_agrees_with_the_formula():
 
 def test_a_free_of_a_handle_never_allocated_is_a_located_error(tmp_path):
     from rmapsim.errors import TraceError
-    f = tmp_path / "bad.txt"
+    f = tmp_path / "bad.rmtxt"
     f.write_text("#rmapsim-trace v2\nALLOC 0 1 2 kernel\nFREE 0 2\n")
     with pytest.raises(TraceError, match=":3: .*FREE of one it never allocated"):
         rmapsim.run(str(f), frames=1024)
@@ -219,7 +219,7 @@ def test_a_free_of_a_handle_never_allocated_is_a_located_error(tmp_path):
 
 def test_a_version_1_text_trace_cannot_hold_alloc_events(tmp_path):
     from rmapsim.errors import TraceError
-    f = tmp_path / "old.txt"
+    f = tmp_path / "old.rmtxt"
     f.write_text("#rmapsim-trace v1\nMMAP 1 0x1000 0x1000 anon private rw\nALLOC 0 1 2 kernel\n")
     with pytest.raises(TraceError, match=":3: ALLOC events need format version 2"):
         rmapsim.run(str(f), frames=1024)
@@ -231,12 +231,12 @@ def test_alloc_and_free_round_trip_through_text_and_native(tmp_path):
     t._add(op=OP_ALLOC, pid=1, addr=7, arg=9, flags=ALLOC_HUGE)
     t._add(op=OP_FREE, pid=1, addr=7)
     a = t.array()
-    for name, fmt in (("x.txt", "text"), ("x.rmt", "native")):
+    for name, fmt in (("x.rmtxt", "text"), ("x.rmt", "native")):
         p = tmp_path / name
         write_trace(str(p), a, fmt)
         back = np.concatenate(list(open_trace(str(p)).chunks(1 << 10)))
         assert (back == a).all(), name
-    assert "ALLOC 1 7 9 huge" in (tmp_path / "x.txt").read_text()
+    assert "ALLOC 1 7 9 huge" in (tmp_path / "x.rmtxt").read_text()
 
 
 def test_compare_contig_runs_each_strategy_and_the_published_shapes_hold(tmp_path, capsys):

@@ -51,11 +51,11 @@ GOOD = _event(op=OP_READ, pid=1, addr=0x1234)
 @pytest.mark.parametrize("data,offset,message", [
     (_native(magic=b"RMAPTRX\0"), 0, "bad magic"),
     (b"RMAPTRC\0\x01", 9, "truncated header"),
-    (_native(version=2), 8, "unsupported native trace version 2"),
+    (_native(version=3), 8, "unsupported native trace version 3"),
     (_native(record=48), 12, "record size 48"),
     (_native(flags=6), 16, "unknown header flags 0x6"),
     (_native(GOOD + GOOD[:17]), 104, "truncated record: the file ends 17 bytes into a 40-byte record"),
-    (_native(GOOD * 2 + _event(op=8)), 144, "unknown op code 8"),
+    (_native(GOOD * 2 + _event(op=10)), 144, "unknown op code 10"),
     (_native(GOOD + _event(op=OP_MMAP, addr=0x1001, length=4096)), 104, "address not page aligned"),
     (_native(GOOD + _event(op=OP_MMAP, addr=0x1000)), 104, "length zero"),
     (_native(GOOD + _event(op=OP_MMAP, addr=0x1000, length=4096, flags=2)), 104, "needs the MAP_FILE flag"),
@@ -116,7 +116,7 @@ def test_libcachesim_binary_errors(tmp_path, fmt, data, offset, message):
     ("text", "MMAP 1 0x1000 0x1000 anon privat rw\n", 1, "sharing must be one of private|shared"),
     ("text", "R 1 2\n\nMMAP 1 0x1001 0x1000 anon private rw\n", 3, "address not page aligned"),
     ("text", "FORK 3 3\n", 1, "FORK child pid equals"),
-    ("text", "#rmapsim-trace v2\nR 1 2\n", 1, "unsupported text trace version 'v2'"),
+    ("text", "#rmapsim-trace v3\nR 1 2\n", 1, "unsupported text trace version 'v3'"),
     ("text", "#rmapsim-trace v1 bare\nR 0 2\nR 1 2\n", 3, "pid 0"),
     ("text", "#rmapsim-trace v1 bare\nEXIT 0\n", 2, "holds only R and W"),
 ])

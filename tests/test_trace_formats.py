@@ -181,7 +181,7 @@ def test_text_is_readable(tmp_path):
     ev[2] = (OP_EXIT, 0, 0, 3, 0, 0, 0, 0, 0)
     write_trace(tmp_path / "x.rmtxt", ev, format="text")
     assert (tmp_path / "x.rmtxt").read_text() == (
-        "#rmapsim-trace v1\nMMAP 3 0x10000 0x2000 file:9+4 shared rw\nW 3 0x10008\nEXIT 3\n")
+        "#rmapsim-trace v2\nMMAP 3 0x10000 0x2000 file:9+4 shared rw\nW 3 0x10008\nEXIT 3\n")
 
 
 def test_text_accepts_hand_written_forms(tmp_path):

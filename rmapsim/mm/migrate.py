@@ -20,6 +20,7 @@ from rmapsim.mm.layout import (C_MIGRATE_FAILURES, C_PAGES_MIGRATED, G_N_PC, PG_
                                PG_swapcache, PG_zero)
 from rmapsim.mm.rmap import remove_migration_ptes, try_to_migrate
 from rmapsim.mm.vmscan.dispatch import page_migrated
+from rmapsim.mm.vmscan.shrink import reset_page
 
 _UNMOVABLE = PG_locked | PG_reserved | PG_pagetable | PG_zero | PG_buddy | PG_kernel
 
@@ -61,13 +62,6 @@ def migrate_page(st, old, new):
         st.swap_cache[st.page_private[old]] = new
     remove_migration_ptes(st, old, new)
     page_migrated(st, old, new)
-    st.page_flags[old] = 0
-    st.page_count[old] = 0
-    st.page_mapcount[old] = 0
-    st.page_mapping[old] = -1
-    st.page_index[old] = 0
-    st.page_private[old] = 0
-    st.page_token[old] = 0
-    st.page_age[old] = 0
+    reset_page(st, old)
     st.cnt[C_PAGES_MIGRATED] += 1
     return True

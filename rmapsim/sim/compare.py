@@ -135,8 +135,7 @@ def parse_contigs(value) -> list[str]:
         value = ",".join(value)
     if value == "all":
         return names
-    return _names(value, "--contig", "contiguity strategies (or all)", "contiguity strategy",
-                  names)
+    return _names(value, "contig", "contiguity strategy", names)
 
 
 def compare(trace, policies, *, rmaps=None, params=None, progress=False, contigs=None,
@@ -176,7 +175,7 @@ def rows(results, relative_to: str | None = None, by_rmap: bool | None = None) -
         d["scanned_per_freed"] = _ratio(d["pages_scanned"], d["pages_freed"])
         d["ptes_per_freed"] = _ratio(d["ptes_visited"], d["pages_freed"])
         d.setdefault("contig", "none")
-        d["highorder_ok"] = d["highorder_requests"] - d["highorder_failed"]
+        d["highorder_ok"] = d.get("highorder_requests", 0) - d.get("highorder_failed", 0)
         out.append(d)
     if by_rmap is None:
         by_rmap = len({d["rmap"] for d in out}) > 1

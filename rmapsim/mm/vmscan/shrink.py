@@ -73,6 +73,14 @@ def shrink_page(st, frame):
 @kernel(inline="always")
 def release_page(st, frame):
     """The last reference is gone: reset struct page and give the frame back (__free_page)."""
+    reset_page(st, frame)
+    free_pages(st, frame, 0)
+    st.g[G_LAST_FREED] = frame
+
+
+@kernel(inline="always")
+def reset_page(st, frame):
+    """struct page as a free frame's (the frame itself is the caller's)."""
     st.page_flags[frame] = 0
     st.page_count[frame] = 0
     st.page_mapcount[frame] = 0
@@ -81,8 +89,6 @@ def release_page(st, frame):
     st.page_private[frame] = 0
     st.page_token[frame] = 0
     st.page_age[frame] = 0
-    free_pages(st, frame, 0)
-    st.g[G_LAST_FREED] = frame
 
 
 @kernel(inline="always")
