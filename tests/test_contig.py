@@ -248,3 +248,14 @@ def test_compare_contig_runs_each_strategy_and_the_published_shapes_hold(tmp_pat
     out = capsys.readouterr().out
     assert "contig" in out and "pages migrated" in out and "compaction" in out
     assert main(["compare", "hugepages-under-build", "--contig", "none,lumpyy"]) == 2
+
+
+def test_the_one_line_result_stays_key_value_with_high_order_results():
+    import json
+    t = T().mmap(1, B, 4).w(1, B)
+    t._add(op=OP_ALLOC, pid=0, addr=1, arg=3)
+    line = rmapsim.run(t.trace(), frames=4096, contig="steal").format_line()
+    tokens = dict(tok.split("=", 1) for tok in line.split(" "))
+    assert tokens["contig"] == "steal"
+    assert json.loads(tokens["highorder"])["3"]["at_once"] == 1
+    assert len(json.loads(tokens["fragmentation"])["buddyinfo"]) == 11

@@ -131,7 +131,9 @@ class Result:
         d.pop("violation", None)
         parts = []
         for k, v in d.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and any(isinstance(b, (dict, list)) for b in v.values()):
+                v = json.dumps(v, separators=(",", ":"))    # nested (highorder): no spaces
+            elif isinstance(v, dict):
                 v = ",".join(f"{a}={b}" for a, b in v.items()) or "-"
             parts.append(f"{k}={v}")
         return " ".join(parts)
